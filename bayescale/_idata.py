@@ -1,0 +1,84 @@
+"""The one place where bayescale builds and reads ArviZ objects.
+
+Everything that depends on the ArviZ API (``InferenceData`` construction, netCDF
+I/O, summaries) goes through here, so a move to ArviZ 1.x (DataTree) is one change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+
+with warnings.catch_warnings():
+    # ArviZ 0.2x announces its 1.0 refactor with a FutureWarning on import.
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat"]
+
+#: Attribute of the posterior group holding bayescale's metadata as JSON.
+META_KEY = "bayescale"
+
+
+def build_idata(
+    *,
+    posterior: Mapping[str, np.ndarray],
+    sample_stats: Mapping[str, np.ndarray],
+    log_likelihood: Mapping[str, np.ndarray],
+    posterior_predictive: Mapping[str, np.ndarray],
+    observed_data: Mapping[str, np.ndarray],
+    constant_data: Mapping[str, np.ndarray],
+    meta: Mapping[str, Any],
+) -> "az.InferenceData":
+    """Assemble an InferenceData with (chain, draw) leading dims and a ``run`` dim for observations."""
+    dims = {k: ["run"] for k in (*log_likelihood, *posterior_predictive, *observed_data, *constant_data)}
+    idata = az.from_dict(
+        posterior={k: np.asarray(v) for k, v in posterior.items()},
+        sample_stats={k: np.asarray(v) for k, v in sample_stats.items()},
+        log_likelihood={k: np.asarray(v) for k, v in log_likelihood.items()},
+        posterior_predictive={k: np.asarray(v) for k, v in posterior_predictive.items()},
+        observed_data={k: np.asarray(v) for k, v in observed_data.items()},
+        constant_data={k: np.asarray(v) for k, v in constant_data.items()},
+        dims=dims,
+        attrs={"inference_library": "bayescale+numpyro"},
+    )
+    idata.posterior.attrs[META_KEY] = json.dumps(meta)
+    return idata
+
+
+def write(idata: "az.InferenceData", path: str | os.PathLike) -> None:
+    idata.to_netcdf(os.fspath(path))
+
+
+def read(path: str | os.PathLike) -> "az.InferenceData":
+    """Read a netCDF file fully into memory (the file is closed afterwards)."""
+    idata = az.from_netcdf(os.fspath(path))
+    for group in idata.groups():
+        getattr(idata, group).load()
+    return idata
+
+
+def meta_of(idata: "az.InferenceData") -> dict | None:
+    post = getattr(idata, "posterior", None)
+    if post is None or META_KEY not in post.attrs:
+        return None
+    return json.loads(post.attrs[META_KEY])
+
+
+def summary(idata: "az.InferenceData", var_names: list[str], prob: float):
+    return az.summary(idata, var_names=var_names, hdi_prob=prob, round_to="none")
+
+
+def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dict]:
+    """Bulk ESS and rank-normalised split R-hat per variable (ArviZ)."""
+    sub = idata.posterior[var_names]
+    ess = az.ess(sub, method="bulk")
+    nchain = sub.sizes["chain"]
+    rhat = az.rhat(sub) if nchain > 1 else None
+    ess_d = {k: float(ess[k]) for k in var_names}
+    rhat_d = {k: (float(rhat[k]) if rhat is not None else float("nan")) for k in var_names}
+    return ess_d, rhat_d

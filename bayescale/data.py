@@ -1,0 +1,393 @@
+"""The validated container for scaling-law observations.
+
+:class:`ScalingData` holds one row per training run: parameters ``N``, training
+tokens ``D`` and final ``loss`` (optionally a ``group`` label). Every check runs on
+construction, on concrete NumPy arrays, before anything is compiled; each mistake
+raises its own :class:`~bayescale.errors.DataError` subclass with a message that
+names the column, the offending values and the fix. Nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from bayescale.errors import (
+    ComputeMismatchError,
+    DataError,
+    DataWarning,
+    LengthMismatchError,
+    MissingColumnError,
+    NonFiniteError,
+    NonNumericError,
+    NonPositiveError,
+    TooFewDistinctValuesError,
+    TooFewPointsError,
+)
+
+__all__ = ["ScalingData", "FLOPS_PER_PARAM_TOKEN"]
+
+#: Training compute per parameter per token, C = 6 N D (Kaplan et al. 2020).
+FLOPS_PER_PARAM_TOKEN = 6.0
+
+#: Relative disagreement between a given compute column and 6 N D that is tolerated.
+COMPUTE_TOLERANCE = 0.05
+
+_MAX_LISTED = 5
+
+
+def _rows(idx: np.ndarray) -> str:
+    idx = [int(i) for i in idx]
+    shown = ", ".join(str(i) for i in idx[:_MAX_LISTED])
+    more = f" and {len(idx) - _MAX_LISTED} more" if len(idx) > _MAX_LISTED else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def _as_float_column(name: str, values: Any) -> np.ndarray:
+    """Convert one column to a 1-D float64 array, or raise a named error."""
+    if values is None:
+        raise DataError(f"column {name!r} is missing: pass {name}=... (an array of positive numbers)")
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise DataError(
+            f"column {name!r} must be one-dimensional, got shape {arr.shape}; pass a flat array "
+            "with one value per training run"
+        )
+    if arr.dtype.kind == "b":
+        raise NonNumericError(
+            f"column {name!r} holds booleans, not numbers; pass the numeric column (did you pass a mask?)"
+        )
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64)
+    # Object or string data: find the entries that are not numbers and name them.
+    out = np.empty(arr.shape[0], dtype=np.float64)
+    bad: list[int] = []
+    items = arr.tolist()
+    for i, v in enumerate(items):
+        if isinstance(v, bool):
+            bad.append(i)
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            bad.append(i)
+    if bad:
+        examples = ", ".join(repr(items[i]) for i in bad[:_MAX_LISTED])
+        raise NonNumericError(
+            f"column {name!r} holds {len(bad)} value(s) that are not numbers ({examples} at "
+            f"{_rows(np.array(bad))}); convert the column to numbers (e.g. pandas.to_numeric) "
+            "and fix or remove those rows"
+        )
+    return out
+
+
+def _check_finite_positive(name: str, arr: np.ndarray) -> None:
+    nonfinite = ~np.isfinite(arr)
+    if nonfinite.any():
+        idx = np.flatnonzero(nonfinite)
+        vals = ", ".join(str(arr[i]) for i in idx[:_MAX_LISTED])
+        raise NonFiniteError(
+            f"column {name!r} has {idx.size} non-finite value(s) ({vals} at {_rows(idx)}); "
+            "fix or remove those rows before fitting: bayescale never drops data silently"
+        )
+    nonpos = arr <= 0
+    if nonpos.any():
+        idx = np.flatnonzero(nonpos)
+        vals = ", ".join(f"{arr[i]:g}" for i in idx[:_MAX_LISTED])
+        raise NonPositiveError(
+            f"column {name!r} has {idx.size} value(s) <= 0 ({vals} at {_rows(idx)}); {name} must "
+            "be positive (the law is fitted in log space): fix or remove those rows"
+        )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScalingData:
+    """Training runs for a scaling-law fit: parameters, tokens and final loss.
+
+    Build it with :meth:`from_arrays`, :meth:`from_frame` or :meth:`from_csv`; the
+    constructor validates everything. Give either tokens ``D`` or compute ``C``
+    (then ``D = C / (6 N)``); giving both checks that they agree within 5%.
+
+    Parameters
+    ----------
+    N, D, loss : array_like
+        Positive, finite, equal-length columns. ``loss`` is the final training or
+        validation loss (nats per token) of each run.
+    group : array_like, optional
+        A label per row (training setup, data mixture, ...) for hierarchical fits.
+    names : mapping, optional
+        The user's column names, used in messages and summaries.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> data = bs.ScalingData.from_arrays(
+    ...     N=[1e8, 2e8, 4e8, 1e8, 2e8, 4e8, 8e8],
+    ...     D=[2e9, 2e9, 2e9, 8e9, 8e9, 8e9, 8e9],
+    ...     loss=[3.4, 3.2, 3.1, 3.2, 3.0, 2.9, 2.85])
+    >>> data.n
+    7
+    >>> float(data.C[0])
+    1.2e+18
+    """
+
+    N: np.ndarray
+    D: np.ndarray
+    loss: np.ndarray
+    group: np.ndarray | None = None
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = {"N": "N", "D": "D", "loss": "loss", **dict(self.names)}
+        cols = {}
+        for key in ("N", "D", "loss"):
+            cols[key] = _as_float_column(names[key], getattr(self, key))
+        lengths = {names[k]: v.shape[0] for k, v in cols.items()}
+        group = None
+        if self.group is not None:
+            group = np.asarray(self.group)
+            if group.ndim != 1:
+                raise DataError(f"column {names.get('group', 'group')!r} must be one-dimensional")
+            lengths[names.get("group", "group")] = group.shape[0]
+        if len(set(lengths.values())) > 1:
+            raise LengthMismatchError(
+                f"columns have different lengths ({', '.join(f'{k}: {v}' for k, v in lengths.items())}); "
+                "pass one value per training run in every column"
+            )
+        for key in ("N", "D", "loss"):
+            _check_finite_positive(names[key], cols[key])
+            cols[key].setflags(write=False)
+        if cols["N"].shape[0] == 0:
+            raise TooFewPointsError("no data: every column is empty; pass at least one row per training run")
+        object.__setattr__(self, "N", cols["N"])
+        object.__setattr__(self, "D", cols["D"])
+        object.__setattr__(self, "loss", cols["loss"])
+        object.__setattr__(self, "group", group)
+        object.__setattr__(self, "names", names)
+        self._warn_if_suspicious()
+
+    def _warn_if_suspicious(self) -> None:
+        if self.n >= 3 and np.all(self.D < self.N):
+            warnings.warn(
+                f"D < N in every row (largest D/N = {np.max(self.D / self.N):.3g}): language models "
+                "are trained on more tokens than they have parameters, so the N and D columns may be "
+                f"swapped; check that {self.names['N']!r} holds parameters and {self.names['D']!r} tokens",
+                DataWarning,
+                stacklevel=4,
+            )
+        key = np.stack([self.N, self.D, self.loss], axis=1)
+        _, first, counts = np.unique(key, axis=0, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            dup = np.setdiff1d(np.arange(self.n), first)
+            warnings.warn(
+                f"{dup.size} row(s) repeat an earlier (N, D, loss) row exactly ({_rows(dup)}); they are "
+                "kept and counted as independent runs. Remove them if they are copies.",
+                DataWarning,
+                stacklevel=4,
+            )
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_arrays(
+        cls,
+        N: Any,
+        D: Any = None,
+        loss: Any = None,
+        *,
+        C: Any = None,
+        group: Any = None,
+        names: Mapping[str, str] | None = None,
+    ) -> "ScalingData":
+        """Build from arrays: ``N`` and ``loss`` with either ``D`` or ``C`` (or both).
+
+        Examples
+        --------
+        >>> import bayescale as bs
+        >>> d = bs.ScalingData.from_arrays(N=[1e8, 1e9, 1e8, 1e9, 3e8],
+        ...                                C=[6e17, 6e18, 6e18, 6e19, 1.8e18],
+        ...                                loss=[3.5, 3.2, 3.1, 2.8, 3.2])
+        >>> float(d.D[0])
+        1000000000.0
+        """
+        names = dict(names or {})
+        n_name, d_name, c_name = names.get("N", "N"), names.get("D", "D"), names.get("C", "C")
+        if loss is None:
+            raise DataError(f"column {names.get('loss', 'loss')!r} is missing: pass loss=... (final loss per run)")
+        if D is None and C is None:
+            raise DataError(
+                f"neither tokens nor compute given: pass D=... (training tokens per run) or C=... "
+                "(training FLOPs per run, from which D = C / (6 N))"
+            )
+        if C is not None:
+            Narr = _as_float_column(n_name, N)
+            Carr = _as_float_column(c_name, C)
+            if Carr.shape != Narr.shape:
+                raise LengthMismatchError(
+                    f"columns have different lengths ({n_name}: {Narr.shape[0]}, {c_name}: {Carr.shape[0]}); "
+                    "pass one value per training run in every column"
+                )
+            _check_finite_positive(n_name, Narr)
+            _check_finite_positive(c_name, Carr)
+            D_from_C = Carr / (FLOPS_PER_PARAM_TOKEN * Narr)
+            if D is not None:
+                Darr = _as_float_column(d_name, D)
+                if Darr.shape != Narr.shape:
+                    raise LengthMismatchError(
+                        f"columns have different lengths ({n_name}: {Narr.shape[0]}, {d_name}: {Darr.shape[0]}); "
+                        "pass one value per training run in every column"
+                    )
+                _check_finite_positive(d_name, Darr)
+                rel = np.abs(Carr / (FLOPS_PER_PARAM_TOKEN * Narr * Darr) - 1.0)
+                bad = np.flatnonzero(rel > COMPUTE_TOLERANCE)
+                if bad.size:
+                    i = bad[0]
+                    raise ComputeMismatchError(
+                        f"column {c_name!r} disagrees with 6*{n_name}*{d_name} by more than "
+                        f"{COMPUTE_TOLERANCE:.0%} at {_rows(bad)} (row {i}: {c_name}={Carr[i]:.4g}, "
+                        f"6ND={FLOPS_PER_PARAM_TOKEN * Narr[i] * Darr[i]:.4g}, off by {rel[i]:.1%}); "
+                        "pass only one of D and C, or fix the columns"
+                    )
+            else:
+                D = D_from_C
+                names.setdefault("D", "D")
+        return cls(N=N, D=D, loss=loss, group=group, names=names)
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: Any,
+        *,
+        N: str = "N",
+        D: str | None = None,
+        loss: str = "loss",
+        C: str | None = None,
+        group: str | None = None,
+    ) -> "ScalingData":
+        """Build from a table (pandas DataFrame or a mapping of columns) by column name.
+
+        Examples
+        --------
+        >>> import pandas as pd, bayescale as bs
+        >>> df = pd.DataFrame({"params": [1e8, 4e8, 1e8, 4e8, 2e8],
+        ...                    "tokens": [2e9, 2e9, 8e9, 8e9, 4e9],
+        ...                    "loss": [3.4, 3.1, 3.2, 2.9, 3.1]})
+        >>> bs.ScalingData.from_frame(df, N="params", D="tokens", loss="loss").n
+        5
+        """
+        if D is None and C is None:
+            D = "D" if _has_column(df, "D") else None
+            C = "C" if D is None and _has_column(df, "C") else None
+            if D is None and C is None:
+                raise DataError(
+                    f"say which column holds tokens (D='...') or compute (C='...'); columns are {_columns(df)}"
+                )
+        wanted = {"N": N, "D": D, "loss": loss, "C": C, "group": group}
+        cols = {}
+        for key, name in wanted.items():
+            if name is None:
+                continue
+            if not _has_column(df, name):
+                raise MissingColumnError(
+                    f"no column {name!r} (asked for as {key}); the table has {_columns(df)}: "
+                    f"pass {key}='<column name>'"
+                )
+            cols[key] = np.asarray(df[name])
+        names = {k: v for k, v in wanted.items() if v is not None}
+        return cls.from_arrays(
+            cols["N"], cols.get("D"), cols["loss"], C=cols.get("C"), group=cols.get("group"), names=names
+        )
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, **columns: str | None) -> "ScalingData":
+        """Read a CSV file and build from its columns (same keywords as :meth:`from_frame`)."""
+        import pandas as pd
+
+        if not os.path.exists(path):
+            raise DataError(f"no such file: {os.fspath(path)!r}; check the path")
+        return cls.from_frame(pd.read_csv(path), **columns)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n(self) -> int:
+        """Number of training runs."""
+        return int(self.N.shape[0])
+
+    @property
+    def C(self) -> np.ndarray:
+        """Training compute of each run, 6 N D FLOPs."""
+        return FLOPS_PER_PARAM_TOKEN * self.N * self.D
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        """Distinct group labels in order of first appearance, or ``None``."""
+        if self.group is None:
+            return None
+        _, idx = np.unique(self.group, return_index=True)
+        return self.group[np.sort(idx)]
+
+    def require(self, *, n_params: int, covariates: Sequence[str] = ("N", "D")) -> None:
+        """Check that the data can identify a law with ``n_params`` parameters.
+
+        Raises :class:`~bayescale.errors.TooFewPointsError` when there are fewer than
+        ``n_params + 2`` rows and :class:`~bayescale.errors.TooFewDistinctValuesError`
+        when a covariate takes a single value.
+        """
+        if self.n < n_params + 2:
+            raise TooFewPointsError(
+                f"{self.n} data point(s) for a law with {n_params} parameters plus a noise scale; "
+                f"at least {n_params + 2} are needed: add more training runs"
+            )
+        for cov in covariates:
+            values = self.C if cov == "C" else getattr(self, cov)
+            distinct = np.unique(values)
+            if distinct.size < 2:
+                col = self.names.get(cov, cov)
+                raise TooFewDistinctValuesError(
+                    f"column {col!r} takes a single value ({distinct[0]:.4g}) in all {self.n} rows, so "
+                    f"the exponent of {cov} cannot be estimated; add runs at other values of {cov} or "
+                    "use a one-variable law"
+                )
+
+    def to_frame(self):
+        """The data as a pandas DataFrame with columns N, D, C, loss (and group)."""
+        import pandas as pd
+
+        out = {"N": self.N, "D": self.D, "C": self.C, "loss": self.loss}
+        if self.group is not None:
+            out["group"] = self.group
+        return pd.DataFrame(out)
+
+    def subset(self, mask: Any) -> "ScalingData":
+        """A new container with the rows selected by a boolean mask or index array."""
+        mask = np.asarray(mask)
+        group = None if self.group is None else self.group[mask]
+        return ScalingData(N=self.N[mask], D=self.D[mask], loss=self.loss[mask], group=group, names=self.names)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScalingData(n={self.n}, N=[{self.N.min():.3g}, {self.N.max():.3g}], "
+            f"D=[{self.D.min():.3g}, {self.D.max():.3g}], C=[{self.C.min():.3g}, {self.C.max():.3g}], "
+            f"loss=[{self.loss.min():.4g}, {self.loss.max():.4g}]"
+            + (f", groups={len(self.groups)}" if self.group is not None else "")
+            + ")"
+        )
+
+
+def _has_column(df: Any, name: str) -> bool:
+    try:
+        return name in df
+    except TypeError:
+        return False
+
+
+def _columns(df: Any) -> list[str]:
+    try:
+        return [str(c) for c in list(df.columns)]
+    except AttributeError:
+        return [str(c) for c in list(df.keys())]

@@ -1,0 +1,110 @@
+"""Exceptions and warnings raised by bayescale.
+
+Every mistake a user can make at the public boundary has its own exception type, a
+subclass of :class:`ValueError`, so that ``except ValueError`` still works and
+``pytest.raises(SpecificError)`` can tell them apart. Messages name the bad value
+and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BayescaleError",
+    "DataError",
+    "NonFiniteError",
+    "NonPositiveError",
+    "NonNumericError",
+    "LengthMismatchError",
+    "TooFewPointsError",
+    "TooFewDistinctValuesError",
+    "MissingColumnError",
+    "DuplicateRowsError",
+    "ComputeMismatchError",
+    "PriorError",
+    "ConfigError",
+    "DatasetError",
+    "FileFormatError",
+    "BayescaleWarning",
+    "ConvergenceWarning",
+    "ExtrapolationWarning",
+    "DataWarning",
+]
+
+
+class BayescaleError(Exception):
+    """Base class of every error bayescale raises on purpose."""
+
+
+class DataError(BayescaleError, ValueError):
+    """The scaling data cannot be fitted as given."""
+
+
+class MissingColumnError(DataError, KeyError):
+    """A column named by the user is not in the table."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NonNumericError(DataError):
+    """A column holds values that are not numbers."""
+
+
+class NonFiniteError(DataError):
+    """A column holds NaN or infinite values."""
+
+
+class NonPositiveError(DataError):
+    """A column holds zero or negative values where only positive ones make sense."""
+
+
+class LengthMismatchError(DataError):
+    """Columns have different lengths."""
+
+
+class TooFewPointsError(DataError):
+    """Fewer observations than the law has parameters plus two."""
+
+
+class TooFewDistinctValuesError(DataError):
+    """N or D takes a single value, so its exponent cannot be identified."""
+
+
+class DuplicateRowsError(DataError):
+    """Identical (N, D, loss) rows, usually a copy-paste or join mistake."""
+
+
+class ComputeMismatchError(DataError):
+    """A compute column disagrees with C = 6 N D."""
+
+
+class PriorError(BayescaleError, ValueError):
+    """A prior is malformed or names a parameter the law does not have."""
+
+
+class ConfigError(BayescaleError, ValueError):
+    """A sampler or fit setting is out of range."""
+
+
+class DatasetError(BayescaleError, RuntimeError):
+    """A built-in dataset could not be found, downloaded or verified."""
+
+
+class FileFormatError(BayescaleError, ValueError):
+    """A file is not a bayescale fit, is truncated, or comes from an incompatible version."""
+
+
+class BayescaleWarning(UserWarning):
+    """Base class of bayescale's warnings."""
+
+
+class ConvergenceWarning(BayescaleWarning):
+    """The sampler shows signs of not having converged (divergences, R-hat, low ESS)."""
+
+
+class ExtrapolationWarning(BayescaleWarning):
+    """A forecast reaches far beyond the compute range of the data."""
+
+
+class DataWarning(BayescaleWarning):
+    """The data look suspicious but can still be fitted (e.g. N and D swapped)."""

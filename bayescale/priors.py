@@ -1,0 +1,143 @@
+"""Priors as plain values: readable, printable, overridable and saved with a fit.
+
+A :class:`Prior` names a :mod:`numpyro.distributions` class and its keyword
+arguments. Priors are merged with a law's defaults with ``|`` semantics: what the
+user gives wins, per parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Mapping
+
+import numpyro.distributions as _dist
+
+from bayescale.errors import PriorError
+
+__all__ = ["Prior", "merge_priors", "priors_to_json", "priors_from_json"]
+
+
+class Prior:
+    """A prior distribution given by name and parameters.
+
+    Parameters
+    ----------
+    dist : str
+        Name of a distribution in :mod:`numpyro.distributions` (``"LogNormal"``,
+        ``"HalfNormal"``, ``"Normal"``, ``"Gamma"``, ``"TruncatedNormal"``, ...).
+    **params : float
+        Its keyword arguments.
+
+    Examples
+    --------
+    >>> from bayescale import Prior
+    >>> p = Prior("LogNormal", loc=-1.2, scale=0.5)
+    >>> p
+    Prior('LogNormal', loc=-1.2, scale=0.5)
+    >>> round(float(p.to_numpyro().mean), 3)
+    0.341
+    """
+
+    __slots__ = ("dist", "params")
+
+    def __init__(self, dist: str, /, **params: float) -> None:
+        factory = getattr(_dist, dist, None) if isinstance(dist, str) and not dist.startswith("_") else None
+        if not callable(factory) or (isinstance(factory, type) and not issubclass(factory, _dist.Distribution)):
+            raise PriorError(
+                f"unknown distribution {dist!r}: give the name of a numpyro.distributions class, "
+                "e.g. Prior('LogNormal', loc=0.0, scale=1.0)"
+            )
+        clean = {}
+        for key, value in params.items():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise PriorError(f"{dist} parameter {key}={value!r} is not a number") from None
+            if not math.isfinite(value):
+                raise PriorError(f"{dist} parameter {key}={value!r} must be finite")
+            clean[key] = value
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "params", clean)
+        try:
+            self.to_numpyro()
+        except (TypeError, ValueError) as err:
+            raise PriorError(f"invalid prior {self!r}: {err}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Prior is immutable; build a new one")
+
+    def to_numpyro(self) -> _dist.Distribution:
+        """The :mod:`numpyro.distributions` object (arguments validated)."""
+        out = getattr(_dist, self.dist)(**self.params, validate_args=True)
+        if not isinstance(out, _dist.Distribution):
+            raise TypeError(f"{self.dist} did not build a distribution")
+        return out
+
+    @property
+    def positive(self) -> bool:
+        """Whether the distribution's support lies in [0, inf) (a positive parameter can take it)."""
+        lower = getattr(self.to_numpyro().support, "lower_bound", None)
+        try:
+            return lower is not None and float(lower) >= 0.0
+        except TypeError:
+            return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.params}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Prior":
+        d = dict(d)
+        return cls(d.pop("dist"), **d)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Prior) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.dist, tuple(sorted(self.params.items()))))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"Prior({self.dist!r}{', ' if args else ''}{args})"
+
+
+def merge_priors(
+    defaults: Mapping[str, Prior],
+    overrides: Mapping[str, Prior] | None,
+    *,
+    positive: frozenset[str] = frozenset(),
+) -> dict[str, Prior]:
+    """Defaults ``|`` overrides, checking names and supports.
+
+    Raises :class:`~bayescale.errors.PriorError` for a name that is not a parameter
+    and for a prior whose support allows values a positive parameter cannot take.
+    """
+    merged = dict(defaults)
+    for name, prior in (overrides or {}).items():
+        if name not in defaults:
+            raise PriorError(
+                f"no parameter {name!r} to put a prior on; the priors are on {sorted(defaults)}"
+            )
+        if isinstance(prior, Mapping):
+            prior = Prior.from_dict(prior)
+        if not isinstance(prior, Prior):
+            raise PriorError(
+                f"prior for {name!r} must be a bayescale.Prior, e.g. Prior('LogNormal', loc=0, scale=1); "
+                f"got {prior!r}"
+            )
+        if name in positive and not prior.positive:
+            raise PriorError(
+                f"{name} must be positive but {prior!r} has support {prior.to_numpyro().support}; "
+                "use a positive distribution (LogNormal, HalfNormal, Gamma, ...)"
+            )
+        merged[name] = prior
+    return merged
+
+
+def priors_to_json(priors: Mapping[str, Prior]) -> str:
+    return json.dumps({k: p.to_dict() for k, p in priors.items()})
+
+
+def priors_from_json(text: str) -> dict[str, Prior]:
+    return {k: Prior.from_dict(v) for k, v in json.loads(text).items()}

@@ -1,0 +1,42 @@
+"""Shared fixtures. Fits are expensive to compile, so the suite reuses a few shapes
+and one fast sampler setting (4 chains x (500 warmup + 500 draws)) across tests and
+doctests: same-shaped refits reuse the compiled program."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+import bayescale as bs
+
+FAST = dict(num_chains=4, num_warmup=500, num_samples=500)
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EPOCH_FILE = SHARED_DATA / "epoch_chinchilla_svg_extracted_data.csv"
+
+
+@pytest.fixture(scope="session")
+def example_data():
+    return bs.datasets.example()
+
+
+@pytest.fixture(scope="session")
+def example_fit(example_data):
+    return bs.fit(example_data, seed=0, **FAST)
+
+
+@pytest.fixture(scope="session")
+def epoch_data():
+    if not EPOCH_FILE.exists():
+        pytest.skip("../shared/data/ not present (Epoch AI's Chinchilla file)")
+    return bs.datasets.load_chinchilla(EPOCH_FILE, drop_outliers=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _doctest_cwd():
+    # Doctests refer to ../shared/data relative to the project root.
+    old = os.getcwd()
+    os.chdir(pathlib.Path(__file__).resolve().parents[1])
+    yield
+    os.chdir(old)

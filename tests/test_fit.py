@@ -1,0 +1,201 @@
+"""End-to-end fits: recovery, the Epoch reference numbers, results, I/O, determinism, compile-once."""
+
+import numpy as np
+import pytest
+
+import bayescale as bs
+from bayescale import errors
+from bayescale.sampling import TRACE_COUNTS
+
+from conftest import FAST
+
+LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+def test_idata_contract(example_fit):
+    idata = example_fit.idata
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data", "posterior_predictive",
+                  "constant_data"):
+        assert group in idata.groups()
+    for name in LAW_PARAMS + ("sigma",):
+        assert idata.posterior[name].dims == ("chain", "draw")
+        assert idata.posterior[name].shape == (4, 500)
+    assert idata.sample_stats["diverging"].dtype == bool
+    assert idata.log_likelihood["log_loss"].shape == (4, 500, 180)
+    assert idata.posterior_predictive["log_loss"].shape == (4, 500, 180)
+    # A and B (deterministic) are consistent with the centred parameters.
+    post = idata.posterior
+    logN0 = example_fit.ref["logN0"]
+    np.testing.assert_allclose(np.log(post["A"]), np.log(post["A_ref"]) + post["alpha"] * logN0, rtol=1e-4)
+
+
+def test_summary_lists_exponents_first(example_fit):
+    s = example_fit.summary()
+    assert list(s.index) == ["alpha", "beta", "E", "A", "B", "sigma"]
+    assert {"mean", "sd", "ess_bulk", "r_hat"} <= set(s.columns)
+
+
+def test_example_fit_is_healthy(example_fit):
+    d = example_fit.diagnostics
+    assert example_fit.converged, str(d)
+    assert d.n_divergent == 0
+    assert all(v <= 1.01 for v in d.rhat.values())
+    assert all(v >= 400 for v in d.ess_bulk.values())
+
+
+TRUE_SETS = [
+    dict(E=1.817, A=477.8, B=2143.0, alpha=0.347, beta=0.367),
+    dict(E=2.2, A=900.0, B=600.0, alpha=0.40, beta=0.30),
+    dict(E=1.2, A=120.0, B=9000.0, alpha=0.25, beta=0.45),
+]
+
+
+def simulate(truth, seed, noise=0.01):
+    """The built-in IsoFLOP design (same shape as the example: no recompilation) under other truths."""
+    base = bs.datasets.example()
+    rng = np.random.default_rng(seed)
+    clean = np.asarray(bs.chinchilla_loss({k: np.float64(v) for k, v in truth.items()}, base.N, base.D))
+    return bs.ScalingData.from_arrays(N=base.N, D=base.D, loss=clean * np.exp(noise * rng.standard_normal(base.n)))
+
+
+@pytest.mark.parametrize("i", range(len(TRUE_SETS)))
+def test_parameter_recovery(i):
+    """Three datasets per true parameter set. For a calibrated posterior, each 90% interval
+    misses the truth with probability 0.1, so we require it to contain the truth in at least
+    2 of 3 datasets (false-failure rate 2.8% per parameter), and every median within 3
+    posterior sds of the truth (false-failure rate 0.3% per check)."""
+    truth = TRUE_SETS[i]
+    hits = {name: 0 for name in ("E", "alpha", "beta")}
+    for rep in range(3):
+        fit = bs.fit(simulate(truth, seed=100 + 10 * i + rep), seed=rep, **FAST)
+        assert fit.converged, str(fit.diagnostics)
+        draws = fit.draws()
+        for name in hits:
+            lo, med, hi = np.quantile(draws[name], [0.05, 0.5, 0.95])
+            hits[name] += int(lo <= truth[name] <= hi)
+            z = (med - truth[name]) / np.std(draws[name])
+            assert abs(z) < 3, f"{name}: median {med:.4f} is {z:.1f} sd from the truth {truth[name]}"
+    assert all(h >= 2 for h in hits.values()), f"90% intervals containing the truth, of 3: {hits}"
+
+
+def test_same_shape_refit_does_not_retrace(example_data, example_fit):
+    before = sum(TRACE_COUNTS.values())
+    shifted = bs.ScalingData.from_arrays(N=example_data.N * 1.5, D=example_data.D, loss=example_data.loss * 1.01)
+    bs.fit(shifted, seed=3, **FAST)
+    assert sum(TRACE_COUNTS.values()) == before
+
+
+def test_same_seed_same_draws(example_data, example_fit):
+    again = bs.fit(example_data, seed=0, **FAST)
+    for name in LAW_PARAMS:
+        np.testing.assert_array_equal(again.idata.posterior[name], example_fit.idata.posterior[name])
+    other = bs.fit(example_data, seed=1, **FAST)
+    assert not np.array_equal(other.idata.posterior["alpha"], example_fit.idata.posterior["alpha"])
+
+
+def test_predict(example_fit):
+    t = example_fit.predict(N=[1e9, 4e9], D=2e10, prob=0.9)
+    assert list(t.N) == [1e9, 4e9] and np.all(t.C == 6 * t.N * t.D)
+    assert np.all(t.loss_lower < t.loss_median) and np.all(t.loss_median < t.loss_upper)
+    # Observation noise widens the interval.
+    assert np.all(t.pred_upper - t.pred_lower > t.loss_upper - t.loss_lower)
+    # A bigger model on the same data has lower loss.
+    assert t.loss_median[1] < t.loss_median[0]
+    # The truth (the example's generating law) is inside the 90% band at an interpolated point.
+    truth = float(bs.chinchilla_loss(bs.datasets.EXAMPLE_TRUTH, 1e9, 2e10))
+    assert t.loss_lower[0] <= truth <= t.loss_upper[0]
+    # N and C instead of N and D
+    t2 = example_fit.predict(N=1e9, C=1.2e20)
+    assert float(t2.D[0]) == pytest.approx(2e10)
+
+
+def test_predict_errors(example_fit):
+    with pytest.raises(errors.ConfigError, match="exactly two of N, D and C"):
+        example_fit.predict(N=1e9)
+    with pytest.raises(errors.NonPositiveError, match="'N'"):
+        example_fit.predict(N=-1.0, D=1e10)
+    with pytest.raises(errors.ConfigError, match="prob must be in"):
+        example_fit.predict(N=1e9, D=1e10, prob=90)
+
+
+def test_extrapolation_warns_with_factor(example_fit):
+    with pytest.warns(errors.ExtrapolationWarning, match=r"3333x the largest training compute"):
+        example_fit.frontier(C=1e25)
+
+
+def test_frontier_table(example_fit):
+    f = example_fit.frontier(C=[1e20, 1e21], prob=0.9)
+    assert list(f.index) == [1e20, 1e21]
+    for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
+        assert np.all(f[f"{q}_lower"] <= f[f"{q}_median"]) and np.all(f[f"{q}_median"] <= f[f"{q}_upper"])
+    assert np.all(np.diff(f.N_opt_median) > 0) and np.all(np.diff(f.loss_median) < 0)
+    # Per draw, the frontier is the closed form of that draw's parameters.
+    draws = example_fit.frontier_draws([1e21])
+    p = example_fit.draws(LAW_PARAMS)
+    direct = bs.chinchilla_frontier({k: v[:5] for k, v in p.items()}, 1e21)
+    np.testing.assert_allclose(draws["N_opt"][:5, 0], direct["N_opt"], rtol=1e-6)
+
+
+def test_save_load_round_trip(example_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    example_fit.save(path)
+    back = bs.load(path)
+    assert set(back.idata.groups()) == set(example_fit.idata.groups())
+    for name in LAW_PARAMS + ("sigma",):
+        np.testing.assert_array_equal(back.idata.posterior[name], example_fit.idata.posterior[name])
+    np.testing.assert_array_equal(back.idata.log_likelihood["log_loss"], example_fit.idata.log_likelihood["log_loss"])
+    np.testing.assert_array_equal(back.data.loss, example_fit.data.loss)
+    assert back.priors == example_fit.priors and back.likelihood == example_fit.likelihood
+    assert back.ref == example_fit.ref and back.config == example_fit.config and back.seed == 0
+    assert back.diagnostics == example_fit.diagnostics
+    assert back.frontier(C=1e21).equals(example_fit.frontier(C=1e21))
+
+
+def test_load_errors(tmp_path, example_fit):
+    with pytest.raises(errors.FileFormatError, match="no such file"):
+        bs.load(tmp_path / "missing.nc")
+    path = tmp_path / "fit.nc"
+    example_fit.save(path)
+    raw = path.read_bytes()
+    (tmp_path / "cut.nc").write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(errors.FileFormatError, match="truncated or corrupt"):
+        bs.load(tmp_path / "cut.nc")
+    foreign = tmp_path / "foreign.nc"
+    bs._idata.az.from_dict(posterior={"x": np.zeros((1, 5))}).to_netcdf(str(foreign))
+    with pytest.raises(errors.FileFormatError, match="not a bayescale fit"):
+        bs.load(foreign)
+
+
+def test_prior_override_is_used_and_saved(example_data, tmp_path):
+    tight = bs.Prior("LogNormal", loc=np.log(0.6), scale=0.01)
+    fit = bs.fit(example_data, priors={"alpha": tight}, seed=0, warn=False, **FAST)
+    assert fit.priors["alpha"] == tight
+    # A very tight wrong prior pulls alpha to it: the override really is in the model.
+    assert float(np.median(fit.draws()["alpha"])) == pytest.approx(0.6, rel=0.03)
+
+
+def test_nonconvergence_warns_with_numbers(example_data):
+    with pytest.warns(errors.ConvergenceWarning, match=r"bulk ESS below 400: .*=\d+"):
+        fit = bs.fit(example_data, seed=0, num_chains=2, num_warmup=20, num_samples=30)
+    assert not fit.converged
+    assert any("ESS" in p for p in fit.diagnostics.problems)
+
+
+def test_epoch_reference_numbers(epoch_data):
+    """SCIENCE.md: medians inside Epoch's 95% bootstrap intervals; a in [0.49, 0.54]; tokens per
+    parameter at 5.88e23 with median in [12, 26] and a 90% interval containing 18."""
+    fit = bs.fit(epoch_data, seed=0)
+    assert fit.converged, str(fit.diagnostics)
+    d = fit.draws()
+    med = {k: float(np.median(v)) for k, v in d.items()}
+    assert 1.769 <= med["E"] <= 1.871
+    assert 0.317 <= med["alpha"] <= 0.373
+    assert 0.331 <= med["beta"] <= 0.415
+    assert 285 <= med["A"] <= 744
+    assert 1042 <= med["B"] <= 5810
+    front = fit.frontier_draws([5.88e23])
+    assert 0.49 <= float(np.median(front["a"])) <= 0.54
+    tpp = front["tokens_per_param"][:, 0]
+    assert 12 <= float(np.median(tpp)) <= 26
+    lo, hi = np.quantile(tpp, [0.05, 0.95])
+    assert lo <= 18 <= hi
