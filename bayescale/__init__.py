@@ -19,6 +19,7 @@ from bayescale.fit import default_priors, fit
 from bayescale.frontier import chinchilla_frontier
 from bayescale.laws import CHINCHILLA, LAWS, ChinchillaParams, Law, chinchilla_log_loss, chinchilla_loss
 from bayescale.likelihoods import Likelihood
+from bayescale.prior_predictive import prior_predictive
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
@@ -40,6 +41,7 @@ __all__ = [
     "chinchilla_log_loss",
     "chinchilla_frontier",
     "default_priors",
+    "prior_predictive",
     "SamplerConfig",
     "datasets",
     "errors",

@@ -199,3 +199,17 @@ def test_epoch_reference_numbers(epoch_data):
     assert 12 <= float(np.median(tpp)) <= 26
     lo, hi = np.quantile(tpp, [0.05, 0.95])
     assert lo <= 18 <= hi
+
+
+def test_prior_predictive_uses_the_fit_model(example_data):
+    pp = bs.prior_predictive(example_data, num_samples=400, seed=1)
+    assert set(pp.groups()) >= {"prior", "prior_predictive", "observed_data"}
+    # Draws follow the default priors: log(alpha) ~ Normal(-1.2, 0.75).
+    la = np.log(np.asarray(pp.prior["alpha"]).ravel())
+    assert abs(la.mean() + 1.2) < 4 * 0.75 / np.sqrt(400)  # 4 standard errors
+    # A tight prior override shows up in the prior draws.
+    tight = bs.prior_predictive(example_data, priors={"E": bs.Prior("LogNormal", loc=np.log(2.0), scale=0.001)},
+                                num_samples=50)
+    np.testing.assert_allclose(np.asarray(tight.prior["E"]), 2.0, rtol=0.01)
+    with pytest.raises(errors.ConfigError, match="num_samples"):
+        bs.prior_predictive(example_data, num_samples=0)
