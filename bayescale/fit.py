@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from bayescale import _idata
+from bayescale import _progress
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
 from bayescale.laws import Law, get_law
@@ -115,7 +116,8 @@ def fit(
     args = model_args(law, data.N, data.D, data.loss, ref)
     cache_key = (law.name, id(law), tuple(sorted((k, hash(v)) for k, v in all_priors.items())), likelihood)
     runner, _ = get_runner(model, config, args, cache_key)
-    samples, stats, warm, loglik = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+    with _progress.progress_bar(config.num_warmup + config.num_samples, bool(config.progress_bar)):
+        samples, stats, warm, loglik = jax.device_get(runner(jax.random.PRNGKey(seed), args))
 
     posterior = {k: np.asarray(v) for k, v in samples.items()}
     # Posterior predictive of log loss: the law's mean plus a draw of the noise.

@@ -34,6 +34,7 @@ from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, log_likelihood, unconstrain_fn
 
+from bayescale._progress import scan_with_progress
 from bayescale.errors import ConfigError
 
 __all__ = ["SamplerConfig", "TRACE_COUNTS", "get_runner", "clear_cache"]
@@ -210,8 +211,9 @@ def _build_runner(model, config: SamplerConfig, example_args: tuple, key: Any) -
             }
             return state, (state.z, stats)
 
-        state, (warm_div, warm_steps) = lax.scan(warm_step, state, None, length=num_warmup)
-        state, (z, stats) = lax.scan(draw_step, state, None, length=num_samples)
+        show = dict(enabled=bool(config.progress_bar))
+        state, (warm_div, warm_steps) = scan_with_progress(warm_step, state, num_warmup, **show)
+        state, (z, stats) = scan_with_progress(draw_step, state, num_samples, **show)
         warm = {"diverging": jnp.sum(warm_div), "n_steps": jnp.sum(warm_steps)}
         return z, stats, warm
 

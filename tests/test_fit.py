@@ -213,3 +213,19 @@ def test_prior_predictive_uses_the_fit_model(example_data):
     np.testing.assert_allclose(np.asarray(tight.prior["E"]), 2.0, rtol=0.01)
     with pytest.raises(errors.ConfigError, match="num_samples"):
         bs.prior_predictive(example_data, num_samples=0)
+
+
+def test_progress_bar_ticks_and_does_not_change_draws(example_data, example_fit, monkeypatch):
+    from bayescale import _progress
+
+    ticks = []
+    monkeypatch.setattr(_progress, "_tick", lambda steps: ticks.append(int(steps)))
+    fit = bs.fit(example_data, seed=0, progress_bar=True, **FAST)
+    # 500 warmup + 500 draws in chunks of 25: 40 ticks covering every iteration.
+    assert len(ticks) == 40 and sum(ticks) == 1000
+    np.testing.assert_array_equal(fit.idata.posterior["alpha"], example_fit.idata.posterior["alpha"])
+
+
+def test_no_progress_bar_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert bs.SamplerConfig().progress_bar is False
