@@ -22,6 +22,8 @@ from bayescale.likelihoods import Likelihood
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
+from bayescale.backtest import Backtest, backtest, crps_from_draws, plot_backtest
+from bayescale.calibration import Calibration, calibration
 
 __all__ = [
     "__version__",
@@ -46,4 +48,10 @@ __all__ = [
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
+    "backtest",
+    "Backtest",
+    "plot_backtest",
+    "crps_from_draws",
+    "calibration",
+    "Calibration",
 ]
