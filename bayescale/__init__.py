@@ -23,6 +23,8 @@ from bayescale.prior_predictive import prior_predictive
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
+from bayescale.backtest import Backtest, backtest, crps_from_draws, plot_backtest
+from bayescale.calibration import Calibration, calibration
 
 __all__ = [
     "__version__",
@@ -48,4 +50,10 @@ __all__ = [
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
+    "backtest",
+    "Backtest",
+    "plot_backtest",
+    "crps_from_draws",
+    "calibration",
+    "Calibration",
 ]

@@ -1,4 +1,4 @@
-"""The ``bayescale`` command line: ``fit``, ``demo`` (``--help`` on each)."""
+"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,52 @@ def _parser() -> argparse.ArgumentParser:
                             description="Fit the built-in synthetic IsoFLOP example (drawn from Epoch AI's "
                                         "Chinchilla replication) and print what a fit gives.")
     _add_sampler_args(p_demo)
+    _add_backtest_parser(sub)
     return parser
+
+
+def _add_backtest_parser(sub) -> None:
+    p = sub.add_parser("backtest", help="fit below compute cutoffs and score forecasts of the larger runs",
+                       description="Backtest: for each cutoff, fit on the runs below it and score the posterior "
+                                   "predictive forecasts of the runs at or above it (relative error of the median, "
+                                   "interval coverage, log predictive density, CRPS). Prints one row per cutoff.")
+    p.add_argument("csv", help="CSV file, one row per training run")
+    p.add_argument("--cutoff", type=float, action="append", required=True, metavar="VALUE",
+                   help="cutoff in FLOPs (or parameters with --by N); repeat for several")
+    p.add_argument("--by", choices=["C", "N"], default="C", help="what the cutoff applies to (default C)")
+    p.add_argument("--N", dest="N", default="N", help="column with parameter counts (default N)")
+    p.add_argument("--D", dest="D", default=None, help="column with training tokens")
+    p.add_argument("--C", dest="C", default=None, help="column with training FLOPs (D = C / 6N) instead of --D")
+    p.add_argument("--loss", default="loss", help="column with final loss (default loss)")
+    p.add_argument("--points", help="also write the per-run scores to this CSV file")
+    g = p.add_argument_group("sampler")
+    g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
+    g.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"], help="noise model on log loss")
+    g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
+    g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
+    g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
+    g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
+
+
+def _run_backtest(args, bs) -> int:
+    import pandas as pd
+
+    data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
+    result = bs.backtest(data, cutoff=args.cutoff, by=args.by, **_fit_kwargs(args))
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+    print(f"\nBacktest of {data.n} runs, cutoff on {args.by} (fit below, score at or above):\n")
+    table = result.table.rename(index=lambda c: f"{c:.4g}")
+    print(table.to_string(float_format=lambda v: f"{v:.4g}", max_cols=None, max_rows=None, line_width=None))
+    if args.points:
+        result.points.to_csv(args.points, index=False)
+        print(f"\nper-run scores written to {args.points}")
+    if args.strict and not result.table["converged"].all():
+        print("\n--strict: a fit did not converge (see the 'converged' column)", file=sys.stderr)
+        return 3
+    return 0
 
 
 def _report(fit, args) -> int:
@@ -116,6 +161,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def _run(args, bs, BayescaleError) -> int:
     warnings.showwarning = _show_warning
     try:
+        if args.command == "backtest":
+            return _run_backtest(args, bs)
         if args.command == "demo":
             data = bs.datasets.example()
             print(f"built-in example: {data!r}")

@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "FileFormatError",
+    "CutoffError",
     "BayescaleWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
@@ -92,6 +93,10 @@ class DatasetError(BayescaleError, RuntimeError):
 
 class FileFormatError(BayescaleError, ValueError):
     """A file is not a bayescale fit, is truncated, or comes from an incompatible version."""
+
+
+class CutoffError(ConfigError):
+    """A backtest cutoff leaves too few runs below it to fit, or none above it to score."""
 
 
 class BayescaleWarning(UserWarning):

@@ -270,7 +270,12 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
         idata = _idata.read(path)
     except Exception as err:  # netCDF/HDF5 raise many types for broken files
         raise FileFormatError(f"{path!r} is not a readable netCDF file (truncated or corrupt?): {err}") from None
-    meta = _idata.meta_of(idata)
+    try:
+        meta = _idata.meta_of(idata)
+    except ValueError as err:  # json.JSONDecodeError
+        raise FileFormatError(f"{path!r} has unreadable bayescale metadata ({err}); the file was edited or damaged") from None
+    if meta is not None and not isinstance(meta, dict):
+        raise FileFormatError(f"{path!r} has unreadable bayescale metadata (not a JSON object)")
     if meta is None:
         raise FileFormatError(f"{path!r} is an InferenceData file but not a bayescale fit (no '{_idata.META_KEY}' metadata)")
     version = meta.get("format_version")
@@ -282,25 +287,28 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
         )
     if law is None:
         try:
-            law = get_law(meta["law"])
+            law = get_law(meta.get("law"))
         except ConfigError:
             raise FileFormatError(
-                f"{path!r} holds a fit of law {meta['law']!r}, which is not built in; pass it back: load(path, law=...)"
+                f"{path!r} holds a fit of law {meta.get('law')!r}, which is not built in; pass it back: load(path, law=...)"
             ) from None
-    const = idata.constant_data
-    group = np.asarray(const["group"]) if "group" in const else None
-    data = ScalingData(
-        N=np.asarray(const["N"]), D=np.asarray(const["D"]), loss=np.asarray(const["loss"]), group=group,
-        names=meta.get("names", {}),
-    )
-    return ScalingFit(
-        idata=idata,
-        law=law,
-        likelihood=Likelihood(**meta["likelihood"]),
-        priors=priors_from_json(meta["priors"]),
-        config=SamplerConfig(**meta["sampler"]),
-        ref=meta["ref"],
-        seed=int(meta["seed"]),
-        data=data,
-        diagnostics=_diagnostics_of(idata, law),
-    )
+    try:
+        const = idata.constant_data
+        group = np.asarray(const["group"]) if "group" in const else None
+        data = ScalingData(
+            N=np.asarray(const["N"]), D=np.asarray(const["D"]), loss=np.asarray(const["loss"]), group=group,
+            names=meta.get("names", {}),
+        )
+        settings = dict(
+            likelihood=Likelihood(**meta["likelihood"]),
+            priors=priors_from_json(meta["priors"]),
+            config=SamplerConfig(**meta["sampler"]),
+            ref=meta["ref"],
+            seed=int(meta["seed"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise FileFormatError(
+            f"{path!r} has incomplete or inconsistent bayescale metadata or data ({type(err).__name__}: {err}); "
+            "the file was edited or damaged: refit and save again"
+        ) from None
+    return ScalingFit(idata=idata, law=law, data=data, diagnostics=_diagnostics_of(idata, law), **settings)

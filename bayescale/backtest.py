@@ -1,0 +1,353 @@
+"""Backtesting: fit on the small runs, score the forecasts of the large ones.
+
+:func:`backtest` is the honest test of a scaling law: hide every run at or
+above a compute (or parameter-count) cutoff, fit on the rest, and score the
+posterior predictive distribution at the hidden runs with
+
+- the relative error of the predictive median, ``(median - loss) / loss``;
+- the coverage of central predictive intervals (50% and 90% by default): the
+  fraction of held-out losses inside them;
+- the log predictive density of each held-out ``log(loss)``,
+  ``log mean_s p(log loss | theta_s)``, computed exactly from the likelihood
+  (higher is better);
+- the continuous ranked probability score of the loss in nats (lower is
+  better), estimated from the predictive draws (:func:`crps_from_draws`).
+
+Several cutoffs give one table row each. The fits run through :func:`_fit_all`,
+which batches them when the core provides a batched fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from bayescale.data import ScalingData
+from bayescale.errors import ConfigError, CutoffError, DataError
+
+__all__ = ["backtest", "Backtest", "plot_backtest", "crps_from_draws"]
+
+#: Points within this relative distance below a cutoff count as at the cutoff (held out),
+#: so that a cutoff equal to an IsoFLOP budget holds out that whole budget despite rounding.
+CUTOFF_RTOL = 1e-6
+
+_BY = ("C", "N")
+
+
+def _fit_all(datasets: Sequence[ScalingData], **fit_kwargs) -> list:
+    """Fit every dataset with the same settings; the one place backtests and calibration fit.
+
+    Uses ``bayescale.fit_many`` (one vectorised compiled call per group of
+    equal-length datasets) when the library provides it, and otherwise loops
+    :func:`bayescale.fit`, where same-shaped datasets reuse one compiled program.
+    """
+    import bayescale as bs
+
+    datasets = list(datasets)
+    if hasattr(bs, "fit_many"):
+        out: list = [None] * len(datasets)
+        groups: dict[int, list[int]] = {}
+        for i, d in enumerate(datasets):
+            groups.setdefault(d.n, []).append(i)
+        for idx in groups.values():
+            for i, f in zip(idx, bs.fit_many([datasets[i] for i in idx], **fit_kwargs)):
+                out[i] = f
+        return out
+    return [bs.fit(d, **fit_kwargs) for d in datasets]
+
+
+def crps_from_draws(draws: Any, y: Any) -> np.ndarray:
+    """Continuous ranked probability score of observations ``y`` under sample draws.
+
+    The energy form ``CRPS(F, y) = E|X - y| - E|X - X'| / 2`` with ``X, X' ~ F``
+    independent (Gneiting & Raftery 2007, eq. 21), both expectations taken over
+    the empirical distribution of the draws. ``E|X - X'|`` is computed in
+    ``O(S log S)`` from the sorted draws: ``2 / S**2 * sum_i (2 i - S - 1) x_(i)``.
+    This is the exact CRPS of the empirical distribution; it converges to the
+    CRPS of ``F`` as the number of draws grows (error ``O(1/S)`` in bias).
+
+    Parameters
+    ----------
+    draws : array_like, shape (S,) or (S, m)
+        Draws from the predictive distribution of each of ``m`` observations.
+    y : array_like, shape () or (m,)
+        The observations.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,) (or a 0-d array for one observation)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayescale.backtest import crps_from_draws
+    >>> x = np.random.default_rng(0).standard_normal(200_000)
+    >>> round(float(crps_from_draws(x, 0.0)), 3)   # closed form: (sqrt(2) - 1) / sqrt(pi) = 0.234
+    0.234
+    """
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    S = x.shape[0]
+    term1 = np.mean(np.abs(x - y), axis=0)
+    xs = np.sort(x, axis=0)
+    w = (2.0 * np.arange(1, S + 1) - S - 1.0)[:, None]
+    mean_abs_diff = 2.0 / S**2 * np.sum(w * xs, axis=0)
+    out = term1 - 0.5 * mean_abs_diff
+    return out.reshape(y.shape) if y.ndim == 0 else out
+
+
+def _level_name(level: float) -> str:
+    pct = 100.0 * level
+    return f"coverage_{pct:g}"
+
+
+def _check_levels(levels) -> tuple[float, ...]:
+    try:
+        levels = tuple(float(v) for v in np.atleast_1d(levels))
+    except (TypeError, ValueError):
+        raise ConfigError(f"levels must be numbers in (0, 1), e.g. (0.5, 0.9); got {levels!r}") from None
+    if not levels or not all(0.0 < v < 1.0 for v in levels):
+        raise ConfigError(f"levels must be numbers in (0, 1), e.g. (0.5, 0.9); got {levels!r}")
+    return levels
+
+
+def _check_cutoffs(data: ScalingData, cutoff, by: str, min_train: int) -> list[tuple[float, np.ndarray]]:
+    """Validate every cutoff before any fit: return ``(cutoff, train_mask)`` pairs."""
+    if by not in _BY:
+        raise ConfigError(f"by must be 'C' (training compute) or 'N' (parameters), got {by!r}")
+    raw = np.atleast_1d(np.asarray(cutoff, dtype=object)).ravel()
+    if raw.size == 0:
+        raise CutoffError("no cutoff given: pass cutoff=1e20 or several, cutoff=[1e20, 1e21]")
+    values = data.C if by == "C" else data.N
+    unit = "FLOPs" if by == "C" else "parameters"
+    out = []
+    for c in raw:
+        if isinstance(c, bool) or not isinstance(c, (numbers.Real, np.number)) or not np.isfinite(float(c)) or c <= 0:
+            raise CutoffError(f"cutoff must be a positive finite number of {unit}, got {c!r}")
+        c = float(c)
+        train = values < c * (1.0 - CUTOFF_RTOL)
+        n_train, n_test = int(train.sum()), int((~train).sum())
+        span = f"the data's {by} runs from {values.min():.3g} to {values.max():.3g}"
+        if n_test == 0:
+            raise CutoffError(
+                f"cutoff {by}={c:.4g} holds out no runs ({span}): choose a cutoff at or below the largest "
+                f"{by} so that some runs are left to score"
+            )
+        if n_train < min_train:
+            raise CutoffError(
+                f"cutoff {by}={c:.4g} leaves {n_train} training run(s) below it, but the law needs at least "
+                f"{min_train} ({span}): raise the cutoff"
+            )
+        out.append((c, train))
+    return out
+
+
+@dataclasses.dataclass(eq=False)
+class Backtest:
+    """The result of :func:`backtest`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per cutoff (index ``cutoff``): ``n_train``, ``n_test``,
+        ``extrapolation`` (largest held-out C over largest training C),
+        ``rel_error`` (mean absolute relative error of the predictive median),
+        ``rel_bias`` (its signed mean), ``coverage_<level>`` per level, ``lpd``
+        (mean log predictive density of held-out log losses), ``crps`` (mean CRPS
+        of the loss, nats) and ``converged``.
+    points : pandas.DataFrame
+        One row per held-out run per cutoff, with the same scores per run and the
+        predictive median and interval bounds.
+    fits : list of ScalingFit
+        The fit at each cutoff, in the order of ``table``.
+    by : {"C", "N"}
+    levels : tuple of float
+    """
+
+    table: Any
+    points: Any
+    fits: list
+    by: str
+    levels: tuple
+
+    def plot(self, ax=None, level: float | None = None):
+        """See :func:`plot_backtest`."""
+        return plot_backtest(self, ax=ax, level=level)
+
+    def __repr__(self) -> str:
+        return f"Backtest(by={self.by!r}, cutoffs={len(self.fits)})\n{self.table.to_string()}"
+
+
+def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict[str, np.ndarray]:
+    import jax.numpy as jnp
+
+    y = test.loss
+    pred = fit.predict_draws(N=test.N, D=test.D, noise=True, seed=seed)
+    mu = np.log(fit.predict_draws(N=test.N, D=test.D))  # law-only log loss, (S, m)
+    sigma = fit.draws(("sigma",))["sigma"][:, None]
+    # Log density of each held-out log loss under every draw, averaged over draws in log space.
+    logp = np.asarray(fit.likelihood.dist(jnp.asarray(mu), jnp.asarray(sigma)).log_prob(jnp.log(jnp.asarray(y))),
+                      dtype=np.float64)
+    lpd = np.logaddexp.reduce(logp, axis=0) - np.log(logp.shape[0])
+    med = np.median(pred, axis=0)
+    out = {
+        "N": test.N, "D": test.D, "C": test.C, "loss": y,
+        "pred_median": med,
+        "rel_error": (med - y) / y,
+        "lpd": lpd,
+        "crps": crps_from_draws(pred, y),
+        "pit": np.mean(pred <= y, axis=0),
+    }
+    for level in levels:
+        lo, hi = np.quantile(pred, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        out[f"lower_{100 * level:g}"] = lo
+        out[f"upper_{100 * level:g}"] = hi
+        out[_level_name(level)] = (lo <= y) & (y <= hi)
+    return out
+
+
+def backtest(
+    data: ScalingData,
+    cutoff,
+    *,
+    by: str = "C",
+    levels: Sequence[float] = (0.5, 0.9),
+    **fit_kwargs,
+) -> Backtest:
+    """Fit on the runs below each cutoff and score the forecasts of the held-out larger runs.
+
+    Parameters
+    ----------
+    data : ScalingData
+        All runs.
+    cutoff : float or sequence of float
+        Compute (FLOPs, ``by="C"``) or parameter count (``by="N"``) cutoffs. Runs
+        below a cutoff are fitted; runs at or above it are held out and scored.
+        A run within a relative ``1e-6`` below the cutoff counts as at it, so a
+        cutoff equal to an IsoFLOP budget holds out that whole budget.
+    by : {"C", "N"}
+        The column the cutoff applies to.
+    levels : sequence of float
+        Central predictive interval probabilities whose coverage is reported.
+    **fit_kwargs
+        Passed to :func:`bayescale.fit` (``law``, ``likelihood``, ``priors``,
+        ``seed``, ``num_warmup``, ...). The predictive noise draws use ``seed``.
+
+    Returns
+    -------
+    Backtest
+        ``.table`` (one row per cutoff), ``.points`` (one row per held-out run),
+        ``.fits`` and ``.plot()``.
+
+    Raises
+    ------
+    CutoffError
+        A cutoff leaves fewer training runs than the law needs, or none to score.
+        Every cutoff is checked before the first fit.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> data = bs.datasets.example()          # budgets 6e18 ... 3e21 FLOPs
+    >>> bt = bs.backtest(data, cutoff=1e21, seed=0, num_warmup=500, num_samples=500)
+    >>> int(bt.table.n_train.iloc[0]), int(bt.table.n_test.iloc[0])
+    (140, 40)
+    >>> list(bt.table.columns)[3:7]
+    ['rel_error', 'rel_bias', 'coverage_50', 'coverage_90']
+    """
+    import pandas as pd
+
+    from bayescale.laws import get_law
+
+    if not isinstance(data, ScalingData):
+        raise ConfigError(
+            f"data must be a bayescale.ScalingData, got {type(data).__name__}; build one with "
+            "ScalingData.from_frame(df, N=..., D=..., loss=...)"
+        )
+    levels = _check_levels(levels)
+    law = get_law(fit_kwargs.get("law", "chinchilla"))
+    splits = _check_cutoffs(data, cutoff, by, min_train=law.n_params + 2)
+    trains = [data.subset(mask) for _, mask in splits]
+    for c, t in zip((c for c, _ in splits), trains):
+        try:
+            t.require(n_params=law.n_params, covariates=law.covariates)
+        except DataError as err:
+            raise CutoffError(f"cutoff {by}={c:.4g}: the training runs below it cannot be fitted: {err}") from None
+    fits = _fit_all(trains, **fit_kwargs)
+    seed = int(fit_kwargs.get("seed", 0))
+
+    rows, points = [], []
+    for (c, mask), train, fit in zip(splits, trains, fits):
+        test = data.subset(~mask)
+        s = _score(fit, test, levels, seed)
+        pts = pd.DataFrame(s)
+        pts.insert(0, "cutoff", c)
+        points.append(pts)
+        row = {
+            "cutoff": c,
+            "n_train": train.n,
+            "n_test": test.n,
+            "extrapolation": float(test.C.max() / train.C.max()),
+            "rel_error": float(np.mean(np.abs(s["rel_error"]))),
+            "rel_bias": float(np.mean(s["rel_error"])),
+        }
+        for level in levels:
+            row[_level_name(level)] = float(np.mean(s[_level_name(level)]))
+        row["lpd"] = float(np.mean(s["lpd"]))
+        row["crps"] = float(np.mean(s["crps"]))
+        row["converged"] = bool(fit.converged)
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("cutoff")
+    return Backtest(table=table, points=pd.concat(points, ignore_index=True), fits=fits, by=by, levels=levels)
+
+
+def plot_backtest(result: Backtest, ax=None, level: float | None = None):
+    """Relative forecast error of every held-out run against its compute, one colour per cutoff.
+
+    Each point is ``(predictive median - loss) / loss`` with error bars spanning
+    the central predictive interval at ``level`` (default: the widest level of
+    the backtest), on the same relative scale. A calibrated forecast crosses 0
+    about ``level`` of the time. Needs matplotlib (``pip install bayescale[plot]``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> bt = bs.backtest(bs.datasets.example(), cutoff=1e21, seed=0, num_warmup=500, num_samples=500)
+    >>> ax = bt.plot()
+    >>> ax.get_xscale()
+    'log'
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - exercised only without matplotlib
+        raise ConfigError("plotting needs matplotlib: pip install 'bayescale[plot]'") from None
+    level = max(result.levels) if level is None else float(level)
+    if level not in result.levels:
+        raise ConfigError(f"level {level!r} was not scored; the backtest has levels {list(result.levels)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    pts = result.points
+    x = pts["C"] if result.by == "C" else pts["N"]
+    lo, hi = pts[f"lower_{100 * level:g}"], pts[f"upper_{100 * level:g}"]
+    for c in result.table.index:
+        sel = pts["cutoff"] == c
+        y = np.asarray(pts.loc[sel, "rel_error"])
+        med = np.asarray(pts.loc[sel, "pred_median"])
+        obs = np.asarray(pts.loc[sel, "loss"])
+        yerr = np.vstack([(med - np.asarray(lo[sel])) / obs, (np.asarray(hi[sel]) - med) / obs])
+        ax.errorbar(np.asarray(x[sel]), y, yerr=yerr, fmt="o", ms=3, capsize=2, label=f"cutoff {c:.3g}")
+    ax.axhline(0.0, color="0.3", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOPs)" if result.by == "C" else "parameters N")
+    ax.set_ylabel(f"(median - loss) / loss, {level:.0%} interval")
+    ax.legend(fontsize="small")
+    return ax
