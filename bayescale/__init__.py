@@ -47,3 +47,8 @@ __all__ = [
     "ExtrapolationWarning",
     "DataWarning",
 ]
+
+# Decisions, planning and plots (issue 6).
+from bayescale.decisions import compute_for_loss, inference_optimal, isoflop, prob_better
+
+__all__ += ["compute_for_loss", "isoflop", "prob_better", "inference_optimal"]
