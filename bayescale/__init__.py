@@ -57,3 +57,8 @@ __all__ = [
     "calibration",
     "Calibration",
 ]
+
+# Decisions, planning and plots (issue 6).
+from bayescale.decisions import compute_for_loss, inference_optimal, isoflop, prob_better
+
+__all__ += ["compute_for_loss", "isoflop", "prob_better", "inference_optimal"]
