@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "FileFormatError",
+    "MissingDependencyError",
     "BayescaleWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
@@ -92,6 +93,10 @@ class DatasetError(BayescaleError, RuntimeError):
 
 class FileFormatError(BayescaleError, ValueError):
     """A file is not a bayescale fit, is truncated, or comes from an incompatible version."""
+
+
+class MissingDependencyError(BayescaleError, ImportError):
+    """An optional dependency (e.g. matplotlib for plots) is not installed; the message names the extra."""
 
 
 class BayescaleWarning(UserWarning):
