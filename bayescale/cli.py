@@ -169,9 +169,14 @@ def _plan(args, bs) -> int:
     import pandas as pd
 
     fit = bs.load(args.fit)
+    from bayescale.errors import ConfigError
+
     cands = None
     if args.candidates:
-        cands = pd.read_csv(args.candidates)
+        try:
+            cands = pd.read_csv(args.candidates)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot read --candidates {args.candidates!r} (a CSV with columns N and D): {err}") from None
     table = bs.plan(fit, target_compute=args.target_compute, candidates=cands, budget=args.budget,
                     criterion=args.criterion, prob=args.prob, num_sims=args.sims, seed=args.seed)
     unit = "variance" if args.criterion == "variance" else f"{args.prob:.0%}-interval width"

@@ -30,3 +30,15 @@ def test_plan_cli_errors(tmp_path, capsys):
     rc = cli.main(["plan", str(tmp_path / "missing.nc"), "--target-compute", "1e24", "--budget", "1e21"])
     assert rc == 2
     assert "FileFormatError" in capsys.readouterr().err
+
+
+def test_plan_cli_candidates_csv(example_fit, tmp_path, capsys):
+    fit_path = tmp_path / "fit.nc"
+    example_fit.save(fit_path)
+    csv = tmp_path / "runs.csv"
+    csv.write_text("N,D\n1e9,2e10\n4e9,5e9\n")
+    assert cli.main(["plan", str(fit_path), "--target-compute", "1e24", "--candidates", str(csv), "--sims", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "2 candidates" in out and "1e+09" in out and "4e+09" in out
+    assert cli.main(["plan", str(fit_path), "--target-compute", "1e24", "--candidates", str(tmp_path / "no.csv")]) == 2
+    assert "cannot read --candidates" in capsys.readouterr().err
