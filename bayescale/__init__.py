@@ -62,3 +62,7 @@ __all__ = [
 from bayescale.decisions import compute_for_loss, inference_optimal, isoflop, prob_better
 
 __all__ += ["compute_for_loss", "isoflop", "prob_better", "inference_optimal"]
+from bayescale import plots
+from bayescale.planning import plan
+
+__all__ += ["plan", "plots"]

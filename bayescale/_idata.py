@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 
-__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat"]
+__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "plot_pair"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -82,3 +82,13 @@ def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dic
     ess_d = {k: float(ess[k]) for k in var_names}
     rhat_d = {k: (float(rhat[k]) if rhat is not None else float("nan")) for k in var_names}
     return ess_d, rhat_d
+
+
+def plot_pair(idata: "az.InferenceData", var_names: list[str], *, ax=None, **kwargs):
+    """ArviZ pair plot (KDE contours with marginals by default); returns the array of Axes."""
+    opts = {"kind": "kde", "marginals": True, "kde_kwargs": {"contourf_kwargs": {"cmap": "Blues"}}}
+    opts.update(kwargs)
+    with warnings.catch_warnings():
+        # ArviZ 0.2x's kwarg dealiaser calls a matplotlib API deprecated in 3.11; not our code.
+        warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping", category=DeprecationWarning)
+        return az.plot_pair(idata, var_names=var_names, ax=ax, **opts)

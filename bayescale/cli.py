@@ -1,4 +1,4 @@
-"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest`` (``--help`` on each)."""
+"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan`` (``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                                         "Chinchilla replication) and print what a fit gives.")
     _add_sampler_args(p_demo)
     _add_backtest_parser(sub)
+    _add_plan_parser(sub)
+    _add_plot_arg(p_fit, p_demo)
     return parser
 
 
@@ -163,6 +165,8 @@ def _run(args, bs, BayescaleError) -> int:
     try:
         if args.command == "backtest":
             return _run_backtest(args, bs)
+        if args.command == "plan":
+            return _plan(args, bs)
         if args.command == "demo":
             data = bs.datasets.example()
             print(f"built-in example: {data!r}")
@@ -170,10 +174,94 @@ def _run(args, bs, BayescaleError) -> int:
         else:
             data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
         fit = bs.fit(data, **_fit_kwargs(args))
-        return _report(fit, args)
+        status = _report(fit, args)
+        _save_fit_plots(fit, args)
+        return status
     except BayescaleError as err:
         print(f"bayescale: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
+
+
+# ------------------------------------------------------------------ plan and --plot (issue 6)
+def _add_plot_arg(*parsers) -> None:
+    for p in parsers:
+        p.add_argument("--plot", metavar="OUT.png", default=None,
+                       help="save figures of the fit: OUT.png (data and law), OUT-residuals.png, OUT-frontier.png, "
+                            "OUT-tokens.png, OUT-isoflop.png, OUT-pairs.png (needs pip install bayescale[plot])")
+
+
+def _add_plan_parser(sub) -> None:
+    p = sub.add_parser("plan", help="rank candidate next runs by expected uncertainty reduction per FLOP",
+                       description="Rank candidate training runs by the expected reduction in the posterior "
+                                   "uncertainty of log N_opt at a target compute, per FLOP, by importance "
+                                   "reweighting of the fit's posterior draws (see bayescale.planning).")
+    p.add_argument("fit", help="a fit saved with `bayescale fit ... --out fit.nc`")
+    p.add_argument("--target-compute", type=float, required=True, metavar="C*",
+                   help="the compute (FLOPs) at which N_opt matters, e.g. 1e24")
+    p.add_argument("--budget", type=float, default=None,
+                   help="most FLOPs one run may cost; without --candidates, candidates are IsoFLOP slices at "
+                        "budget, budget/3.16 and budget/10, 9 sizes each")
+    p.add_argument("--candidates", default=None, metavar="CSV", help="CSV with columns N and D: the candidate runs")
+    p.add_argument("--criterion", default="variance", choices=["variance", "width"],
+                   help="uncertainty measure of log N_opt(C*): variance or central-interval width")
+    p.add_argument("--prob", type=float, default=0.9, help="interval probability for --criterion width (default 0.9)")
+    p.add_argument("--sims", type=int, default=128, help="simulated outcomes per candidate (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    p.add_argument("--top", type=int, default=15, help="rows to print (default 15)")
+    p.add_argument("--plot", metavar="OUT.png", default=None,
+                   help="save the ranking as a figure (needs pip install bayescale[plot])")
+
+
+def _plan(args, bs) -> int:
+    import pandas as pd
+
+    fit = bs.load(args.fit)
+    from bayescale.errors import ConfigError
+
+    cands = None
+    if args.candidates:
+        try:
+            cands = pd.read_csv(args.candidates)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot read --candidates {args.candidates!r} (a CSV with columns N and D): {err}") from None
+    table = bs.plan(fit, target_compute=args.target_compute, candidates=cands, budget=args.budget,
+                    criterion=args.criterion, prob=args.prob, num_sims=args.sims, seed=args.seed)
+    unit = "variance" if args.criterion == "variance" else f"{args.prob:.0%}-interval width"
+    print(f"\nNext-run plan: {unit} of log N_opt at C* = {args.target_compute:.3g} FLOPs is now "
+          f"{table.uncertainty_now.iloc[0]:.4g}; {len(table)} candidates, {table.attrs['num_sims']} simulated "
+          f"outcomes each, importance reweighting of {table.attrs['draws']} posterior draws.\n")
+    rows = []
+    for rank, r in table.head(args.top).iterrows():
+        rows.append({
+            "rank": rank, "N": f"{r.N:.3g}", "D": f"{r.D:.3g}", "FLOPs": f"{r.C:.3g}",
+            "tokens/param": f"{r.D / r.N:.1f}",
+            "expected reduction": f"{r.relative_reduction:.2%}" + (f" +- {r.reduction_se / r.uncertainty_now:.2%}"
+                                                                   if r.reduction_se == r.reduction_se else ""),
+            "per 1e21 FLOPs": f"{r.relative_reduction * 1e21 / r.C:.3%}",
+            "ESS (median/min)": f"{r.ess_median:.0f}/{r.ess_min:.0f}",
+            "method": r.method + (" (ESS low)" if r.ess_low else ""),
+        })
+    print(pd.DataFrame(rows).to_string(index=False))
+    n_low = int(table.ess_low.sum())
+    if n_low:
+        print(f"\n{n_low} candidate(s) had a median ESS below {table.attrs['min_ess']:.0f}: their estimate is the "
+              "linear-Gaussian update instead of reweighting (far extrapolations; treat as rough).")
+    if args.plot:
+        from bayescale import plots
+
+        ax = plots.plot_plan(table)
+        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        print(f"\nsaved {args.plot}")
+    return 0
+
+
+def _save_fit_plots(fit, args) -> None:
+    if not getattr(args, "plot", None):
+        return
+    from bayescale import plots
+
+    for path in plots.save_fit_figures(fit, args.plot, compute=args.compute, prob=args.prob):
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,7 @@ __all__ = [
     "DatasetError",
     "FileFormatError",
     "CutoffError",
+    "MissingDependencyError",
     "BayescaleWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
@@ -97,6 +98,10 @@ class FileFormatError(BayescaleError, ValueError):
 
 class CutoffError(ConfigError):
     """A backtest cutoff leaves too few runs below it to fit, or none above it to score."""
+
+
+class MissingDependencyError(BayescaleError, ImportError):
+    """An optional dependency (e.g. matplotlib for plots) is not installed; the message names the extra."""
 
 
 class BayescaleWarning(UserWarning):
