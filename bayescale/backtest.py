@@ -262,6 +262,7 @@ def backtest(
     """
     import pandas as pd
 
+    from bayescale.fit import _check_seed
     from bayescale.laws import get_law
 
     if not isinstance(data, ScalingData):
@@ -270,6 +271,7 @@ def backtest(
             "ScalingData.from_frame(df, N=..., D=..., loss=...)"
         )
     levels = _check_levels(levels)
+    seed = _check_seed(fit_kwargs.get("seed", 0))
     law = get_law(fit_kwargs.get("law", "chinchilla"))
     splits = _check_cutoffs(data, cutoff, by, min_train=law.n_params + 2)
     trains = [data.subset(mask) for _, mask in splits]
@@ -279,7 +281,6 @@ def backtest(
         except DataError as err:
             raise CutoffError(f"cutoff {by}={c:.4g}: the training runs below it cannot be fitted: {err}") from None
     fits = _fit_all(trains, **fit_kwargs)
-    seed = int(fit_kwargs.get("seed", 0))
 
     rows, points = [], []
     for (c, mask), train, fit in zip(splits, trains, fits):

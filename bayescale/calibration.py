@@ -337,7 +337,8 @@ def calibration(
     if not converged.all():
         warnings.warn(
             f"{int((~converged).sum())} of {M} calibration fits did not pass the convergence checks; they are "
-            "counted (dropping them would bias coverage). Raise num_warmup/num_samples if this is more than a few.",
+            "counted (dropping them would bias coverage); see Calibration.converged. Raising target_accept (e.g. "
+            "0.95) and num_warmup/num_samples reduces divergences and low-ESS flags.",
             ConvergenceWarning,
             stacklevel=2,
         )

@@ -110,6 +110,8 @@ def test_cutoff_errors_before_any_compilation(example_data):
             bs.backtest(example_data, cutoff=bad, **FAST)
     with pytest.raises(errors.CutoffError, match="no cutoff given"):
         bs.backtest(example_data, cutoff=[], **FAST)
+    with pytest.raises(errors.ConfigError, match="seed must be"):
+        bs.backtest(example_data, cutoff=1e21, seed="0")
     with pytest.raises(errors.ConfigError, match="by must be 'C'"):
         bs.backtest(example_data, cutoff=1e21, by="D")
     with pytest.raises(errors.ConfigError, match="levels must be"):
