@@ -22,6 +22,11 @@ from bayescale.likelihoods import Likelihood
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
+from bayescale import compile_cache
+from bayescale.compile_cache import compile_cache_dir, enable_compile_cache
+from bayescale.batch import bootstrap, fit_many
+
+compile_cache.DEFAULT_AT_IMPORT = compile_cache._enable_on_import()
 
 __all__ = [
     "__version__",
@@ -46,4 +51,9 @@ __all__ = [
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
+    "fit_many",
+    "bootstrap",
+    "enable_compile_cache",
+    "compile_cache_dir",
+    "compile_cache",
 ]

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 
-__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat"]
+__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -81,4 +81,28 @@ def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dic
     rhat = az.rhat(sub) if nchain > 1 else None
     ess_d = {k: float(ess[k]) for k in var_names}
     rhat_d = {k: (float(rhat[k]) if rhat is not None else float("nan")) for k in var_names}
+    return ess_d, rhat_d
+
+
+def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
+    """Bulk ESS and rank-normalised split R-hat from arrays ``(..., chain, draw)``, in one ArviZ call each.
+
+    Leading axes (e.g. one per fit of :func:`bayescale.fit_many`) are kept: each
+    value of the result has the leading shape, so many fits are diagnosed at once
+    instead of one ``az.summary`` per fit. With a single chain R-hat is NaN.
+    """
+    import xarray as xr
+
+    first = next(iter(draws.values()))
+    lead = [f"fit_dim_{i}" for i in range(np.ndim(first) - 2)]
+    ds = xr.Dataset({k: ([*lead, "chain", "draw"], np.asarray(v)) for k, v in draws.items()})
+    ess = az.ess(ds, method="bulk")
+    nchain = ds.sizes["chain"]
+    rhat = az.rhat(ds) if nchain > 1 else None
+    ess_d = {k: np.asarray(ess[k].values, dtype=float) for k in draws}
+    rhat_d = {k: (np.asarray(rhat[k].values, dtype=float) if rhat is not None else np.full(np.shape(ess_d[k]), np.nan))
+              for k in draws}
+    if not lead:
+        ess_d = {k: float(v) for k, v in ess_d.items()}
+        rhat_d = {k: float(v) for k, v in rhat_d.items()}
     return ess_d, rhat_d
