@@ -25,6 +25,11 @@ from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
 from bayescale.backtest import Backtest, backtest, crps_from_draws, plot_backtest
 from bayescale.calibration import Calibration, calibration
+from bayescale import compile_cache
+from bayescale.compile_cache import compile_cache_dir, enable_compile_cache
+from bayescale.batch import bootstrap, fit_many
+
+compile_cache.DEFAULT_AT_IMPORT = compile_cache._enable_on_import()
 
 __all__ = [
     "__version__",
@@ -56,6 +61,11 @@ __all__ = [
     "crps_from_draws",
     "calibration",
     "Calibration",
+    "fit_many",
+    "bootstrap",
+    "enable_compile_cache",
+    "compile_cache_dir",
+    "compile_cache",
 ]
 
 # Decisions, planning and plots (issue 6).

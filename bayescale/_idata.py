@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 
-__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "plot_pair"]
+__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -92,3 +92,27 @@ def plot_pair(idata: "az.InferenceData", var_names: list[str], *, ax=None, **kwa
         # ArviZ 0.2x's kwarg dealiaser calls a matplotlib API deprecated in 3.11; not our code.
         warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping", category=DeprecationWarning)
         return az.plot_pair(idata, var_names=var_names, ax=ax, **opts)
+
+
+def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
+    """Bulk ESS and rank-normalised split R-hat from arrays ``(..., chain, draw)``, in one ArviZ call each.
+
+    Leading axes (e.g. one per fit of :func:`bayescale.fit_many`) are kept: each
+    value of the result has the leading shape, so many fits are diagnosed at once
+    instead of one ``az.summary`` per fit. With a single chain R-hat is NaN.
+    """
+    import xarray as xr
+
+    first = next(iter(draws.values()))
+    lead = [f"fit_dim_{i}" for i in range(np.ndim(first) - 2)]
+    ds = xr.Dataset({k: ([*lead, "chain", "draw"], np.asarray(v)) for k, v in draws.items()})
+    ess = az.ess(ds, method="bulk")
+    nchain = ds.sizes["chain"]
+    rhat = az.rhat(ds) if nchain > 1 else None
+    ess_d = {k: np.asarray(ess[k].values, dtype=float) for k in draws}
+    rhat_d = {k: (np.asarray(rhat[k].values, dtype=float) if rhat is not None else np.full(np.shape(ess_d[k]), np.nan))
+              for k in draws}
+    if not lead:
+        ess_d = {k: float(v) for k, v in ess_d.items()}
+        rhat_d = {k: float(v) for k, v in rhat_d.items()}
+    return ess_d, rhat_d

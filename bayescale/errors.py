@@ -20,6 +20,7 @@ __all__ = [
     "MissingColumnError",
     "DuplicateRowsError",
     "ComputeMismatchError",
+    "BatchError",
     "PriorError",
     "ConfigError",
     "DatasetError",
@@ -78,6 +79,10 @@ class DuplicateRowsError(DataError):
 
 class ComputeMismatchError(DataError):
     """A compute column disagrees with C = 6 N D."""
+
+
+class BatchError(DataError):
+    """Datasets given to :func:`bayescale.fit_many` cannot be fitted together (e.g. different lengths)."""
 
 
 class PriorError(BayescaleError, ValueError):

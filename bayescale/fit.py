@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import numbers
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import jax
 import numpy as np
@@ -11,12 +12,13 @@ import numpy as np
 from bayescale import _idata
 from bayescale import _progress
 from bayescale.data import ScalingData
+from bayescale.diagnostics import Diagnostics
 from bayescale.errors import ConfigError
 from bayescale.laws import Law, get_law
 from bayescale.likelihoods import DEFAULT_SIGMA_PRIOR, Likelihood, get_likelihood
 from bayescale.model import NOISE, OBS, make_model, model_args
 from bayescale.priors import Prior, merge_priors
-from bayescale.result import ScalingFit, _diagnostics_of
+from bayescale.result import ScalingFit
 from bayescale.sampling import SamplerConfig, get_runner
 
 __all__ = ["fit", "default_priors"]
@@ -91,54 +93,84 @@ def fit(
     >>> 0.3 < float(fit.idata.posterior["alpha"].median()) < 0.4
     True
     """
+    law, likelihood, all_priors, config, seed = _settings(
+        law, likelihood, priors, seed,
+        dict(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, target_accept=target_accept,
+             max_tree_depth=max_tree_depth, dense_mass=dense_mass, progress_bar=progress_bar),
+    )
+    _check_data(data, law)
+    ref = law.reference(data.N, data.D)
+    model, cache_key = _model_of(law, all_priors, likelihood)
+    args = model_args(law, data.N, data.D, data.loss, ref)
+    runner, _ = get_runner(model, config, args, cache_key, obs_site=OBS)
+    with _progress.progress_bar(config.num_warmup + config.num_samples, bool(config.progress_bar)):
+        out = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+    draws = _Draws(*out)
+    ess, rhat = _idata.ess_rhat_arrays({k: draws.samples[k] for k in law.param_names})
+    result = _make_fit(data, law, likelihood, all_priors, config, ref, seed, draws, ess, rhat)
+    if warn:
+        result.diagnostics.warn(stacklevel=2)
+    return result
+
+
+class _Draws(NamedTuple):
+    """What the compiled runner returns for one dataset (numpy arrays, ``(chain, draw, ...)``)."""
+
+    samples: dict
+    stats: dict
+    warm: dict
+    loglik: np.ndarray | None
+    pp: np.ndarray | None
+
+
+def _check_data(data, law: Law) -> None:
     if not isinstance(data, ScalingData):
         raise ConfigError(
             f"data must be a bayescale.ScalingData, got {type(data).__name__}; build one with "
             "ScalingData.from_frame(df, N=..., D=..., loss=...) or ScalingData.from_arrays(...)"
         )
+    data.require(n_params=law.n_params, covariates=law.covariates)
+
+
+def _settings(law, likelihood, priors, seed, sampler: dict):
+    """Validate everything but the data (no compilation happens here)."""
     law = get_law(law)
     likelihood = get_likelihood(likelihood)
     seed = _check_seed(seed)
     all_priors = merge_priors(default_priors(law), priors, positive=law.positive | {NOISE})
-    config = SamplerConfig(
-        num_chains=num_chains,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        target_accept=target_accept,
-        max_tree_depth=max_tree_depth,
-        dense_mass=dense_mass,
-        progress_bar=progress_bar,
-    )
-    data.require(n_params=law.n_params, covariates=law.covariates)
+    config = SamplerConfig(**sampler)
+    return law, likelihood, all_priors, config, seed
 
-    ref = law.reference(data.N, data.D)
+
+def _model_of(law: Law, all_priors, likelihood):
     model = make_model(law, all_priors, likelihood)
-    args = model_args(law, data.N, data.D, data.loss, ref)
     cache_key = (law.name, id(law), tuple(sorted((k, hash(v)) for k, v in all_priors.items())), likelihood)
-    runner, _ = get_runner(model, config, args, cache_key)
-    with _progress.progress_bar(config.num_warmup + config.num_samples, bool(config.progress_bar)):
-        samples, stats, warm, loglik = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+    return model, cache_key
 
-    posterior = {k: np.asarray(v) for k, v in samples.items()}
-    # Posterior predictive of log loss: the law's mean plus a draw of the noise.
-    mu = np.asarray(law.sampled_log_loss({k: v[..., None] for k, v in posterior.items()}, ref, args[0], args[1]))
-    rng = np.random.default_rng(seed)
-    shape = mu.shape
-    z = rng.standard_normal(shape) if likelihood.kind == "normal" else rng.standard_t(likelihood.df, size=shape)
-    pp = mu + posterior[NOISE][..., None] * z
 
-    sample_stats = {k: np.asarray(v) for k, v in stats.items()}
+def _make_fit(data, law, likelihood, all_priors, config, ref, seed, draws: _Draws, ess: dict, rhat: dict) -> ScalingFit:
+    """A :class:`ScalingFit` from the runner's output for one dataset and its ESS / R-hat per parameter."""
+    posterior = {k: np.asarray(v) for k, v in draws.samples.items()}
+    sample_stats = {k: np.asarray(v) for k, v in draws.stats.items()}
     constant = {"N": data.N, "D": data.D, "loss": data.loss}
     if data.group is not None:
         constant["group"] = data.group
     idata = _idata.build_idata(
         posterior=posterior,
         sample_stats=sample_stats,
-        log_likelihood={OBS: np.asarray(loglik[OBS])},
-        posterior_predictive={OBS: pp},
+        log_likelihood={} if draws.loglik is None else {OBS: np.asarray(draws.loglik)},
+        posterior_predictive={} if draws.pp is None else {OBS: np.asarray(draws.pp)},
         observed_data={OBS: np.log(data.loss)},
         constant_data=constant,
         meta={},
+    )
+    diverging = sample_stats["diverging"]
+    diagnostics = Diagnostics.from_numbers(
+        n_divergent=int(diverging.sum()),
+        n_draws=int(diverging.size),
+        rhat=rhat,
+        ess_bulk=ess,
+        mean_steps=float(sample_stats["n_steps"].mean()),
     )
     result = ScalingFit(
         idata=idata,
@@ -149,11 +181,9 @@ def fit(
         ref=ref,
         seed=seed,
         data=data,
-        diagnostics=_diagnostics_of(idata, law),
+        diagnostics=diagnostics,
     )
-    result.idata.sample_stats.attrs["warmup_divergences"] = int(np.sum(warm["diverging"]))
-    result.idata.sample_stats.attrs["warmup_leapfrog_steps"] = int(np.sum(warm["n_steps"]))
-    idata.posterior.attrs[_idata.META_KEY] = __import__("json").dumps(result._meta())
-    if warn:
-        result.diagnostics.warn(stacklevel=2)
+    result.idata.sample_stats.attrs["warmup_divergences"] = int(np.sum(draws.warm["diverging"]))
+    result.idata.sample_stats.attrs["warmup_leapfrog_steps"] = int(np.sum(draws.warm["n_steps"]))
+    idata.posterior.attrs[_idata.META_KEY] = json.dumps(result._meta())
     return result

@@ -1,0 +1,461 @@
+"""Benchmark 1: one posterior of the Chinchilla law, bayescale vs named baselines, side by side.
+
+Every sampler runs in a fresh Python process (so "cold" includes import and compilation)
+on the same data, with the same chains and draws, and is then run a second time in the
+same process (warm: compiled code reused). Reported per sampler: import, cold
+time-to-posterior, compile (cold minus warm sampling), warm sampling time, min bulk ESS
+over E, A, B, alpha, beta (ArviZ), ESS/s (warm), ESS per gradient evaluation, leapfrog
+steps per draw, max R-hat, divergences; and ratios of bayescale against each baseline.
+
+Samplers: ``bayescale`` (bs.fit; also cold with JAX's persistent compilation cache),
+``numpyro_textbook`` (baseline B: a, b, e, alpha, beta sampled directly, diagonal mass),
+``nutpie`` (baseline C: PyMC model, numba backend, low-rank mass matrix), ``blackjax``
+(NUTS with window adaptation, dense mass, on bayescale's centred model) and
+``scipy_grid`` (baseline A: L-BFGS-B on summed Huber loss over 4,500 starts, analytic
+gradient, plus its bootstrap). A peer that is not installed is reported as skipped.
+
+Run: ``python benchmarks/bench_single_fit.py [--quick]`` (``--quick``: tiny settings, a smoke test).
+"""
+
+from __future__ import annotations
+
+import time
+
+_T0 = time.perf_counter()  # process start (before any import): cold time-to-posterior counts from here
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import LAW_PARAMS, ess_rhat, load_data, run_child, table, write_json  # noqa: E402
+
+
+class _Data:
+    """The data as plain arrays (children read them from .npz, so a baseline never imports bayescale)."""
+
+    def __init__(self, path):
+        z = np.load(path)
+        self.N, self.D, self.loss = z["N"], z["D"], z["loss"]
+        self.n = len(self.N)
+
+
+def _posterior_ready() -> float:
+    return time.perf_counter() - _T0
+
+HERE = Path(__file__).resolve()
+PEERS = ("numpyro_textbook", "nutpie", "blackjax")
+HUBER_DELTA = 1e-3
+
+
+# ---------------------------------------------------------------- children (one sampler per process)
+def _summary(draws: dict, n_steps: np.ndarray, warm_steps: float, n_div: int, sample_s: float, num_draws: int) -> dict:
+    ess, rhat = ess_rhat(draws)
+    grads = float(warm_steps + np.sum(n_steps))
+    return {
+        "min_ess_bulk": ess,
+        "max_rhat": rhat,
+        "divergences": int(n_div),
+        "steps_per_draw": float(np.mean(n_steps)),
+        "gradients": grads,
+        "warmup_gradient_share": float(warm_steps / grads) if grads else None,
+        "ess_per_s": ess / sample_s,
+        "ess_per_gradient": ess / grads if grads else None,
+        "draws": num_draws,
+    }
+
+
+def child_bayescale(data, cfg) -> dict:
+    t0 = time.perf_counter()
+    import bayescale as bs
+    from bayescale.sampling import TRACE_COUNTS
+
+    t_import = time.perf_counter() - t0
+    data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
+    kw = dict(num_chains=cfg.chains, num_warmup=cfg.warmup, num_samples=cfg.draws, progress_bar=False, warn=False)
+    t0 = time.perf_counter()
+    bs.fit(data, seed=0, **kw)
+    t_first = time.perf_counter() - t0
+    cold = _posterior_ready()
+    traces = sum(TRACE_COUNTS.values())
+    t0 = time.perf_counter()
+    fit = bs.fit(data, seed=1, **kw)
+    t_warm = time.perf_counter() - t0
+    post, ss = fit.idata.posterior, fit.idata.sample_stats
+    out = _summary(
+        {k: np.asarray(post[k]) for k in LAW_PARAMS},
+        np.asarray(ss["n_steps"]),
+        ss.attrs["warmup_leapfrog_steps"],
+        int(np.asarray(ss["diverging"]).sum()),
+        t_warm,
+        fit.diagnostics.n_draws,
+    )
+    out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold, retraced=sum(TRACE_COUNTS.values()) != traces,
+               compile_cache=bs.compile_cache_dir(), medians={k: float(np.median(post[k])) for k in LAW_PARAMS})
+    return out
+
+
+def child_numpyro_textbook(data, cfg) -> dict:
+    """Baseline B: the law written as in a tutorial: a, b, e, alpha, beta sampled directly (no centring),
+    diagonal mass matrix, NumPyro's MCMC with default initialisation; same priors on alpha, beta, sigma and
+    the same Student-t likelihood on log loss as bayescale."""
+    t0 = time.perf_counter()
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+    from jax.scipy.special import logsumexp
+    from numpyro.infer import MCMC, NUTS
+
+    t_import = time.perf_counter() - t0
+
+    def model(logN, logD, logL=None):
+        e = numpyro.sample("e", dist.Normal(0.0, 1.0))
+        a = numpyro.sample("a", dist.Normal(5.0, 5.0))
+        b = numpyro.sample("b", dist.Normal(5.0, 5.0))
+        alpha = numpyro.sample("alpha", dist.LogNormal(-1.2, 0.75))
+        beta = numpyro.sample("beta", dist.LogNormal(-1.2, 0.75))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(0.1))
+        mu = logsumexp(jnp.stack(jnp.broadcast_arrays(e, a - alpha * logN, b - beta * logD)), axis=0)
+        with numpyro.plate("runs", logN.shape[0]):
+            numpyro.sample("obs", dist.StudentT(4.0, mu, sigma), obs=logL)
+
+    args = [jnp.asarray(np.log(x), jnp.float32) for x in (data.N, data.D, data.loss)]
+    mcmc = MCMC(NUTS(model, dense_mass=False), num_warmup=cfg.warmup, num_samples=cfg.draws, num_chains=cfg.chains,
+                chain_method="vectorized", progress_bar=False, jit_model_args=True)
+    fields = ("num_steps", "diverging")
+    t0 = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(0), *args, extra_fields=fields)
+    jax.block_until_ready(mcmc.get_samples())
+    t_first = time.perf_counter() - t0
+    cold = _posterior_ready()
+    # Warm: the same MCMC object, warmup and sampling again (jit_model_args: no recompilation).
+    t0 = time.perf_counter()
+    mcmc.warmup(jax.random.PRNGKey(1), *args, extra_fields=("num_steps",), collect_warmup=True)
+    warm_steps = float(np.sum(mcmc.get_extra_fields()["num_steps"]))
+    mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=fields)
+    s = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(s)
+    t_warm = time.perf_counter() - t0
+    ef = mcmc.get_extra_fields(group_by_chain=True)
+    draws = {"E": np.exp(s["e"]), "A": np.exp(s["a"]), "B": np.exp(s["b"]), "alpha": s["alpha"], "beta": s["beta"]}
+    out = _summary(draws, np.asarray(ef["num_steps"]), warm_steps, int(np.sum(ef["diverging"])), t_warm,
+                   cfg.chains * cfg.draws)
+    out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold, medians={k: float(np.median(v)) for k, v in draws.items()})
+    return out
+
+
+def child_nutpie(data, cfg) -> dict:
+    """Baseline C: nutpie (numba backend) on a PyMC model identical to bayescale's (centred, same priors),
+    with nutpie's low-rank modified mass-matrix adaptation."""
+    t0 = time.perf_counter()
+    try:
+        import nutpie
+        import pymc as pm
+        import pytensor.tensor as pt
+    except ImportError as err:
+        return {"status": "skipped", "reason": f"not installed: {err.name}"}
+    t_import = time.perf_counter() - t0
+    # bayescale's reference scales (geometric means of N and D), computed here without importing it.
+    ref = {"logN0": float(np.mean(np.log(data.N))), "logD0": float(np.mean(np.log(data.D)))}
+    logN, logD, logL = np.log(data.N), np.log(data.D), np.log(data.loss)
+    t0 = time.perf_counter()
+    with pm.Model() as m:
+        E = pm.LogNormal("E", 0.0, 1.0)
+        A_ref = pm.LogNormal("A_ref", -1.0, 1.5)
+        B_ref = pm.LogNormal("B_ref", -1.0, 1.5)
+        alpha = pm.LogNormal("alpha", -1.2, 0.75)
+        beta = pm.LogNormal("beta", -1.2, 0.75)
+        sigma = pm.HalfNormal("sigma", 0.1)
+        pm.Deterministic("A", A_ref * pt.exp(alpha * ref["logN0"]))
+        pm.Deterministic("B", B_ref * pt.exp(beta * ref["logD0"]))
+        terms = pt.stack([pt.log(E) + 0.0 * logN, pt.log(A_ref) - alpha * (logN - ref["logN0"]),
+                          pt.log(B_ref) - beta * (logD - ref["logD0"])])
+        mu = pt.log(pt.sum(pt.exp(terms), axis=0))
+        pm.StudentT("obs", nu=4.0, mu=mu, sigma=sigma, observed=logL)
+    compiled = nutpie.compile_pymc_model(m, backend="numba")
+    kw = dict(draws=cfg.draws, tune=cfg.warmup, chains=cfg.chains, progress_bar=False, low_rank_modified_mass_matrix=True,
+              save_warmup=True)
+    trace = nutpie.sample(compiled, seed=0, **kw)
+    t_first = time.perf_counter() - t0
+    cold = _posterior_ready()
+    t0 = time.perf_counter()
+    trace = nutpie.sample(compiled, seed=1, **kw)
+    t_warm = time.perf_counter() - t0
+    post, ss = trace.posterior, trace.sample_stats
+    wss = getattr(trace, "warmup_sample_stats", None)
+    warm_steps = float(np.asarray(wss["n_steps"]).sum()) if wss is not None and "n_steps" in wss else 0.0
+    out = _summary({k: np.asarray(post[k]) for k in LAW_PARAMS}, np.asarray(ss["n_steps"]), warm_steps,
+                   int(np.asarray(ss["diverging"]).sum()), t_warm, cfg.chains * cfg.draws)
+    out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold,
+               medians={k: float(np.median(post[k])) for k in LAW_PARAMS})
+    return out
+
+
+def child_blackjax(data, cfg) -> dict:
+    """BlackJAX NUTS with Stan-style window adaptation (dense mass) on bayescale's own centred model
+    (log density from NumPyro), chains vmapped, the whole run jitted once."""
+    t0 = time.perf_counter()
+    try:
+        import blackjax
+    except ImportError as err:
+        return {"status": "skipped", "reason": f"not installed: {err.name}"}
+    import jax
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import initialize_model
+
+    import bayescale as bs
+    from bayescale.fit import _model_of, default_priors
+    from bayescale.likelihoods import get_likelihood
+    from bayescale.model import model_args
+
+    t_import = time.perf_counter() - t0
+    data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
+    law = bs.CHINCHILLA
+    model, _ = _model_of(law, default_priors(), get_likelihood("student_t"))
+    args = model_args(law, data.N, data.D, data.loss)
+
+    def build():
+        info = initialize_model(jax.random.PRNGKey(0), model, model_args=args)
+        z0, unravel = ravel_pytree(info.param_info.z)
+
+        def logdensity(zf):
+            return -info.potential_fn(unravel(zf))
+
+        def one_chain(key):
+            k_init, k_adapt, k_sample = jax.random.split(key, 3)
+            # NumPyro's default init_to_uniform: uniform(-2, 2) in the unconstrained space.
+            init = jax.random.uniform(k_init, z0.shape, minval=-2.0, maxval=2.0)
+            adapt = blackjax.window_adaptation(blackjax.nuts, logdensity, is_mass_matrix_diagonal=False,
+                                               target_acceptance_rate=0.8)
+            (state, params), ainfo = adapt.run(k_adapt, init, num_steps=cfg.warmup)
+            kernel = blackjax.nuts(logdensity, **params)
+
+            def step(st, k):
+                st, inf = kernel.step(k, st)
+                return st, (st.position, inf.num_integration_steps, inf.is_divergent)
+
+            _, (zs, nsteps, div) = jax.lax.scan(step, state, jax.random.split(k_sample, cfg.draws))
+            return zs, nsteps, div, jax.numpy.sum(ainfo.info.num_integration_steps)
+
+        def run(key):
+            zs, nsteps, div, wsteps = jax.vmap(one_chain)(jax.random.split(key, cfg.chains))
+            post = jax.vmap(jax.vmap(lambda zf: info.postprocess_fn(unravel(zf))))(zs)
+            return post, nsteps, div, wsteps
+
+        return jax.jit(run)
+
+    t0 = time.perf_counter()
+    run = build()
+    jax.block_until_ready(run(jax.random.PRNGKey(0)))
+    t_first = time.perf_counter() - t0
+    cold = _posterior_ready()
+    t0 = time.perf_counter()
+    post, nsteps, div, wsteps = jax.block_until_ready(run(jax.random.PRNGKey(1)))
+    t_warm = time.perf_counter() - t0
+    out = _summary({k: np.asarray(post[k]) for k in LAW_PARAMS}, np.asarray(nsteps), float(np.sum(wsteps)),
+                   int(np.sum(div)), t_warm, cfg.chains * cfg.draws)
+    out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold, medians={k: float(np.median(post[k])) for k in LAW_PARAMS})
+    return out
+
+
+def _huber_objective(delta=HUBER_DELTA):
+    """Summed Huber loss of log residuals in (a, b, e, alpha, beta) and its analytic gradient (NumPy).
+
+    (A jitted JAX value-and-gradient was measured slower here: per-call dispatch dominates at 240 points.)
+    """
+
+    def f(p, logN, logD, logL):
+        a, b, e, alpha, beta = p
+        t = np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)])
+        m = t.max(axis=0)
+        w = np.exp(t - m)
+        s = w.sum(axis=0)
+        r = m + np.log(s) - logL
+        ar = np.abs(r)
+        loss = np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum()
+        g = np.clip(r, -delta, delta) / s
+        gw = g * w
+        grad = np.array([gw[0].sum(), gw[1].sum(), gw[2].sum(), -(gw[0] @ logN), -(gw[1] @ logD)])
+        return loss, grad
+
+    return f
+
+
+def _grid_fit(f, logN, logD, logL, grid) -> tuple[np.ndarray, float]:
+    from scipy.optimize import minimize
+
+    best, best_val = None, np.inf
+    for x0 in grid:
+        res = minimize(f, x0, args=(logN, logD, logL), jac=True, method="L-BFGS-B")
+        if res.fun < best_val:
+            best, best_val = res.x, res.fun
+    return best, best_val
+
+
+def child_scipy_grid(data, cfg) -> dict:
+    """Baseline A: Chinchilla Approach 3 as Epoch AI replicated it (summed Huber, delta 1e-3, L-BFGS-B,
+    4,500-start grid), and its bootstrap (refit of the full grid per resample) for intervals."""
+    t0 = time.perf_counter()
+    try:
+        import scipy  # noqa: F401
+    except ImportError as err:
+        return {"status": "skipped", "reason": f"not installed: {err.name}"}
+    t_import = time.perf_counter() - t0
+    import itertools
+
+    ab = np.arange(0, 30, 5.0) if not cfg.quick else np.array([5.0, 10.0])
+    ex = np.arange(-1, 1.5, 0.5) if not cfg.quick else np.array([0.5])
+    ex_ab = np.arange(0, 2.5, 0.5) if not cfg.quick else np.array([0.5])
+    grid = [np.array([a, b, e, al, be]) for a, b, e, al, be in itertools.product(ab, ab, ex, ex_ab, ex_ab)]
+    logN, logD, logL = np.log(data.N), np.log(data.D), np.log(data.loss)
+    t0 = time.perf_counter()
+    f = _huber_objective()
+    best, val = _grid_fit(f, logN, logD, logL, grid)
+    t_grid = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    # Bootstrap, two ways. (1) Each resample refits from the full-data optimum (one L-BFGS-B start):
+    # the cheapest bootstrap a practitioner would run, measured on all resamples. (2) Each resample
+    # reruns the whole 4,500-start grid (as the point fit itself): measured on a few resamples only.
+    t0 = time.perf_counter()
+    boots = []
+    for _ in range(cfg.boot_resamples):
+        i = rng.integers(0, data.n, data.n)
+        boots.append(_grid_fit(f, logN[i], logD[i], logL[i], [best])[0])
+    t_boot = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(cfg.boot_grid_resamples):
+        i = rng.integers(0, data.n, data.n)
+        _grid_fit(f, logN[i], logD[i], logL[i], grid)
+    t_boot_grid = time.perf_counter() - t0
+    a, b, e, alpha, beta = best
+    point = {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha), "beta": float(beta)}
+    boots = np.asarray(boots)
+    per = t_boot / max(cfg.boot_resamples, 1)
+    per_grid = t_boot_grid / max(cfg.boot_grid_resamples, 1)
+    return {
+        "import_s": t_import, "starts": len(grid), "grid_s": t_grid, "point": point, "huber_sum": float(val),
+        "boot_resamples": cfg.boot_resamples, "boot_s": t_boot, "boot_per_resample_s": per, "boot_4000_s": per * 4000,
+        "boot_alpha_95": [float(v) for v in np.quantile(boots[:, 3], [0.025, 0.975])] if len(boots) > 1 else None,
+        "boot_grid_resamples": cfg.boot_grid_resamples, "boot_grid_per_resample_s": per_grid,
+        "boot_grid_4000_s": per_grid * 4000,
+    }
+
+
+CHILDREN = {
+    "bayescale": child_bayescale,
+    "numpyro_textbook": child_numpyro_textbook,
+    "nutpie": child_nutpie,
+    "blackjax": child_blackjax,
+    "scipy_grid": child_scipy_grid,
+}
+
+
+# ---------------------------------------------------------------- parent
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
+    p.add_argument("--data", default="auto", help="'auto' (Epoch if ../shared/data has it, else the example), 'example' or a CSV path")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--draws", type=int, default=None)
+    p.add_argument("--boot-resamples", type=int, default=None, help="baseline A bootstrap resamples (default 200; quick 2)")
+    p.add_argument("--boot-grid-resamples", type=int, default=None,
+                   help="baseline A bootstrap resamples that rerun the full grid, timed and scaled (default 2; quick 1)")
+    p.add_argument("--samplers", default="bayescale,scipy_grid," + ",".join(PEERS),
+                   help="comma-separated subset of " + ",".join(CHILDREN))
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    cfg = p.parse_args(argv)
+    cfg.warmup = cfg.warmup if cfg.warmup is not None else (50 if cfg.quick else 1000)
+    cfg.draws = cfg.draws if cfg.draws is not None else (50 if cfg.quick else 1000)
+    cfg.boot_resamples = cfg.boot_resamples if cfg.boot_resamples is not None else (2 if cfg.quick else 200)
+    cfg.boot_grid_resamples = cfg.boot_grid_resamples if cfg.boot_grid_resamples is not None else (1 if cfg.quick else 2)
+
+    if cfg.child:
+        print(json.dumps({"status": "ok", **CHILDREN[cfg.child](_Data(cfg.data), cfg)}, default=float))
+        return {}
+
+    data_name, data = load_data(cfg.data)
+    tmp = tempfile.TemporaryDirectory()
+    npz = Path(tmp.name) / "data.npz"
+    np.savez(npz, N=data.N, D=data.D, loss=data.loss)
+    passthrough = ["--data", str(npz), "--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws),
+                   "--boot-resamples", str(cfg.boot_resamples), "--boot-grid-resamples", str(cfg.boot_grid_resamples)] + (["--quick"] if cfg.quick else [])
+    results = {}
+    for name in [s.strip() for s in cfg.samplers.split(",") if s.strip()]:
+        if name not in CHILDREN:
+            raise SystemExit(f"unknown sampler {name!r}; choose from {sorted(CHILDREN)}")
+        if name == "bayescale":
+            with tempfile.TemporaryDirectory() as cache:
+                env = {"BAYESCALE_CACHE_DIR": cache}
+                cold = run_child(HERE, ["--child", name, *passthrough], env=env)
+                cached = run_child(HERE, ["--child", name, *passthrough], env=env)
+            results["bayescale"] = cold
+            results["bayescale_cached"] = cached
+        else:
+            results[name] = run_child(HERE, ["--child", name, *passthrough])
+        print(f"  {name}: {results[name].get('status')}", file=sys.stderr)
+
+    rows = []
+    for name, r in results.items():
+        if r.get("status") != "ok" or name == "scipy_grid":
+            rows.append({"sampler": name, "status": r.get("status") if name != "scipy_grid" else "point fit", "note": r.get("reason") or (r.get("error") or "")[-200:]})
+            continue
+        r["compile_s"] = r["first_s"] - r["warm_s"]
+        rows.append({"sampler": name, "status": "ok", **{k: r.get(k) for k in (
+            "import_s", "cold_s", "compile_s", "warm_s", "steps_per_draw", "min_ess_bulk", "ess_per_s",
+            "ess_per_gradient", "max_rhat", "divergences")}})
+    cols = [("sampler", "sampler", ""), ("import_s", "import s", ".2f"), ("cold_s", "cold s (import+compile+sample)", ".1f"),
+            ("compile_s", "compile s", ".1f"), ("warm_s", "warm s", ".2f"), ("steps_per_draw", "steps/draw", ".1f"),
+            ("min_ess_bulk", "min bulk ESS", ".0f"), ("ess_per_s", "ESS/s (warm)", ".0f"),
+            ("ess_per_gradient", "ESS/grad", ".4f"), ("max_rhat", "max R-hat", ".3f"), ("divergences", "div", "d")]
+    print(f"\nSingle fit on {data_name} ({data.n} points), {cfg.chains} chains x ({cfg.warmup} + {cfg.draws})\n")
+    print(table([r for r in rows if r["status"] == "ok"], cols))
+    for r in rows:
+        if r["status"] != "ok" and r["sampler"] != "scipy_grid":
+            print(f"  {r['sampler']}: {r['status']} {r['note']}")
+
+    ratios = {}
+    bsr = results.get("bayescale", {})
+    if bsr.get("status") == "ok":
+        for name, r in results.items():
+            if name.startswith("bayescale") or r.get("status") != "ok" or name == "scipy_grid":
+                continue
+            ratios[name] = {
+                "warm_ess_per_s": bsr["ess_per_s"] / r["ess_per_s"],
+                "ess_per_gradient": bsr["ess_per_gradient"] / r["ess_per_gradient"],
+                "cold_time": r["cold_s"] / bsr["cold_s"],
+                "cold_time_vs_bayescale_cached": r["cold_s"] / results["bayescale_cached"]["cold_s"]
+                if results.get("bayescale_cached", {}).get("status") == "ok" else None,
+            }
+        sg = results.get("scipy_grid", {})
+        if sg.get("status") == "ok":
+            ratios["scipy_grid"] = {
+                "grid_time_over_bayescale_cold": sg["grid_s"] / bsr["cold_s"],
+                "bootstrap4000_over_bayescale_cold": sg["boot_4000_s"] / bsr["cold_s"],
+                "grid_bootstrap4000_over_bayescale_cold": sg["boot_grid_4000_s"] / bsr["cold_s"],
+            }
+    sg = results.get("scipy_grid", {})
+    if sg.get("status") == "ok":
+        print(f"\nbaseline A (scipy L-BFGS-B, summed Huber, {sg['starts']} starts, analytic gradient): "
+              f"grid {sg['grid_s']:.1f} s, point {', '.join(f'{k}={v:.4g}' for k, v in sg['point'].items())}; "
+              f"bootstrap from the optimum: {sg['boot_resamples']} resamples {sg['boot_s']:.1f} s -> 4,000 resamples "
+              f"{sg['boot_4000_s']:.0f} s; full-grid bootstrap {sg['boot_grid_per_resample_s']:.1f} s per resample "
+              f"-> 4,000 resamples {sg['boot_grid_4000_s'] / 3600:.1f} h")
+    if ratios:
+        print("\nratios (>1: bayescale better): " + json.dumps(ratios, indent=1, default=lambda v: round(float(v), 3)))
+    payload = {"data": data_name, "n": data.n, "settings": {k: getattr(cfg, k) for k in ("chains", "warmup", "draws",
+               "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios}
+    tmp.cleanup()
+    path = write_json("single_fit" + ("_quick" if cfg.quick else ""), payload, cfg.out)
+    print(f"\nwrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
