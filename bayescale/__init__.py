@@ -11,17 +11,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from bayescale import datasets, errors
+from bayescale import datasets, errors, hierarchical, laws
 from bayescale.data import ScalingData
 from bayescale.diagnostics import Diagnostics
-from bayescale.errors import ConvergenceWarning, DataWarning, ExtrapolationWarning
+from bayescale.errors import ConvergenceWarning, DataWarning, ExtrapolationWarning, ParetoKWarning
 from bayescale.fit import default_priors, fit
 from bayescale.frontier import chinchilla_frontier
 from bayescale.laws import CHINCHILLA, LAWS, ChinchillaParams, Law, chinchilla_log_loss, chinchilla_loss
+from bayescale.laws import custom_law
 from bayescale.likelihoods import Likelihood
 from bayescale.priors import Prior
 from bayescale.result import ScalingFit, load
 from bayescale.sampling import SamplerConfig
+from bayescale.compare import compare, loo
 
 __all__ = [
     "__version__",
@@ -46,4 +48,10 @@ __all__ = [
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
+    "compare",
+    "loo",
+    "ParetoKWarning",
+    "custom_law",
+    "laws",
+    "hierarchical",
 ]

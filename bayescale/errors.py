@@ -20,11 +20,15 @@ __all__ = [
     "MissingColumnError",
     "DuplicateRowsError",
     "ComputeMismatchError",
+    "UniqueTokensError",
     "PriorError",
     "ConfigError",
     "DatasetError",
     "FileFormatError",
+    "ComparisonError",
+    "LawCapabilityError",
     "BayescaleWarning",
+    "ParetoKWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
@@ -78,6 +82,10 @@ class ComputeMismatchError(DataError):
     """A compute column disagrees with C = 6 N D."""
 
 
+class UniqueTokensError(DataError):
+    """Unique tokens exceed the tokens trained on."""
+
+
 class PriorError(BayescaleError, ValueError):
     """A prior is malformed or names a parameter the law does not have."""
 
@@ -94,6 +102,14 @@ class FileFormatError(BayescaleError, ValueError):
     """A file is not a bayescale fit, is truncated, or comes from an incompatible version."""
 
 
+class ComparisonError(BayescaleError, ValueError):
+    """Fits cannot be compared (different data, too few fits, no pointwise log-likelihood)."""
+
+
+class LawCapabilityError(ConfigError):
+    """A law was asked for something it cannot answer (e.g. a frontier from a one-variable law)."""
+
+
 class BayescaleWarning(UserWarning):
     """Base class of bayescale's warnings."""
 
@@ -108,3 +124,7 @@ class ExtrapolationWarning(BayescaleWarning):
 
 class DataWarning(BayescaleWarning):
     """The data look suspicious but can still be fitted (e.g. N and D swapped)."""
+
+
+class ParetoKWarning(BayescaleWarning):
+    """PSIS-LOO is unreliable for some points (Pareto k above ArviZ's threshold)."""
