@@ -11,13 +11,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from bayescale import datasets, errors
+from bayescale import datasets, errors, hierarchical, laws
 from bayescale.data import ScalingData
 from bayescale.diagnostics import Diagnostics
-from bayescale.errors import ConvergenceWarning, DataWarning, ExtrapolationWarning
+from bayescale.errors import ConvergenceWarning, DataWarning, ExtrapolationWarning, ParetoKWarning
 from bayescale.fit import default_priors, fit
 from bayescale.frontier import chinchilla_frontier
 from bayescale.laws import CHINCHILLA, LAWS, ChinchillaParams, Law, chinchilla_log_loss, chinchilla_loss
+from bayescale.laws import custom_law
 from bayescale.likelihoods import Likelihood
 from bayescale.prior_predictive import prior_predictive
 from bayescale.priors import Prior
@@ -30,6 +31,7 @@ from bayescale.compile_cache import compile_cache_dir, enable_compile_cache
 from bayescale.batch import bootstrap, fit_many
 
 compile_cache.DEFAULT_AT_IMPORT = compile_cache._enable_on_import()
+from bayescale.compare import compare, loo
 
 __all__ = [
     "__version__",
@@ -66,6 +68,12 @@ __all__ = [
     "enable_compile_cache",
     "compile_cache_dir",
     "compile_cache",
+    "compare",
+    "loo",
+    "ParetoKWarning",
+    "custom_law",
+    "laws",
+    "hierarchical",
 ]
 
 # Decisions, planning and plots (issue 6).

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 
-__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair"]
+__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair", "loo", "compare"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -33,9 +33,16 @@ def build_idata(
     observed_data: Mapping[str, np.ndarray],
     constant_data: Mapping[str, np.ndarray],
     meta: Mapping[str, Any],
+    posterior_dims: Mapping[str, list] | None = None,
+    coords: Mapping[str, Any] | None = None,
 ) -> "az.InferenceData":
-    """Assemble an InferenceData with (chain, draw) leading dims and a ``run`` dim for observations."""
+    """Assemble an InferenceData with (chain, draw) leading dims and a ``run`` dim for observations.
+
+    ``posterior_dims`` / ``coords`` name extra dimensions of posterior variables
+    (e.g. ``{"alpha": ["group"]}`` with ``{"group": labels}``).
+    """
     dims = {k: ["run"] for k in (*log_likelihood, *posterior_predictive, *observed_data, *constant_data)}
+    dims.update(dict(posterior_dims or {}))
     idata = az.from_dict(
         posterior={k: np.asarray(v) for k, v in posterior.items()},
         sample_stats={k: np.asarray(v) for k, v in sample_stats.items()},
@@ -44,6 +51,7 @@ def build_idata(
         observed_data={k: np.asarray(v) for k, v in observed_data.items()},
         constant_data={k: np.asarray(v) for k, v in constant_data.items()},
         dims=dims,
+        coords=dict(coords) if coords else None,
         attrs={"inference_library": "bayescale+numpyro"},
     )
     idata.posterior.attrs[META_KEY] = json.dumps(meta)
@@ -79,8 +87,9 @@ def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dic
     ess = az.ess(sub, method="bulk")
     nchain = sub.sizes["chain"]
     rhat = az.rhat(sub) if nchain > 1 else None
-    ess_d = {k: float(ess[k]) for k in var_names}
-    rhat_d = {k: (float(rhat[k]) if rhat is not None else float("nan")) for k in var_names}
+    # Vector-valued variables (per-group parameters) report their worst element.
+    ess_d = {k: float(ess[k].min()) for k in var_names}
+    rhat_d = {k: (float(rhat[k].max()) if rhat is not None else float("nan")) for k in var_names}
     return ess_d, rhat_d
 
 
@@ -116,3 +125,25 @@ def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
         ess_d = {k: float(v) for k, v in ess_d.items()}
         rhat_d = {k: float(v) for k, v in rhat_d.items()}
     return ess_d, rhat_d
+
+
+def loo(idata: "az.InferenceData", var_name: str = "log_loss"):
+    """PSIS-LOO with pointwise values; ArviZ's own Pareto-k warning is returned, not emitted.
+
+    Returns ``(elpd_data, pareto_k array, good_k threshold)``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
+        res = az.loo(idata, pointwise=True, var_name=var_name)
+    k = np.asarray(res["pareto_k"])
+    good_k = float(res["good_k"]) if "good_k" in res else 0.7
+    return res, k, good_k
+
+
+def compare(elpds: Mapping[str, Any]):
+    """``az.compare`` of precomputed pointwise LOO results (stacking weights)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
+        # ArviZ 0.2x calls DataFrame.sort_values(inplace=True), deprecated in pandas 3.1: not our code.
+        warnings.filterwarnings("ignore", message="The inplace keyword", category=Warning)
+        return az.compare(dict(elpds), ic="loo", method="stacking", scale="log")

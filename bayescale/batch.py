@@ -111,7 +111,7 @@ def fit_many(
         raise BatchError("fit_many takes a sequence of ScalingData; for one dataset call bs.fit(data)")
     if not datasets:
         raise BatchError("fit_many got no datasets; pass a non-empty list of ScalingData")
-    law, likelihood, all_priors, config, _ = _settings(
+    law, likelihood, all_priors, config, _, _ = _settings(
         law, likelihood, priors, 0,
         dict(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, target_accept=target_accept,
              max_tree_depth=max_tree_depth, dense_mass=dense_mass, progress_bar=progress_bar),
@@ -134,9 +134,9 @@ def fit_many(
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
 
-    refs = [law.reference(d.N, d.D) for d in datasets]
+    refs = [law.reference(d.N, d.D, d.U) for d in datasets]
     args = jax.tree_util.tree_map(
-        lambda *xs: np.stack(xs), *[model_args(law, d.N, d.D, d.loss, r) for d, r in zip(datasets, refs)]
+        lambda *xs: np.stack(xs), *[model_args(law, d.N, d.D, d.loss, r, U=d.U) for d, r in zip(datasets, refs)]
     )
     model, cache_key = _model_of(law, all_priors, likelihood)
     runner, _ = get_runner(model, config, args, cache_key, batched=True, obs_site=OBS if pointwise else None)

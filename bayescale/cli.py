@@ -21,7 +21,7 @@ def _float_list(text: str) -> list[float]:
 def _add_sampler_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampler")
     g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
-    g.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"], help="noise model on log loss")
+    g.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "huber"], help="noise model on log loss")
     g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")

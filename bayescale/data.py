@@ -27,6 +27,7 @@ from bayescale.errors import (
     NonPositiveError,
     TooFewDistinctValuesError,
     TooFewPointsError,
+    UniqueTokensError,
 )
 
 __all__ = ["ScalingData", "FLOPS_PER_PARAM_TOKEN"]
@@ -121,6 +122,9 @@ class ScalingData:
         validation loss (nats per token) of each run.
     group : array_like, optional
         A label per row (training setup, data mixture, ...) for hierarchical fits.
+    U : array_like, optional
+        Unique tokens per run (``U <= D``; ``D / U`` epochs), for the
+        data-constrained law.
     names : mapping, optional
         The user's column names, used in messages and summaries.
 
@@ -142,6 +146,7 @@ class ScalingData:
     loss: np.ndarray
     group: np.ndarray | None = None
     names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    U: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         names = {"N": "N", "D": "D", "loss": "loss", **dict(self.names)}
@@ -155,6 +160,9 @@ class ScalingData:
             if group.ndim != 1:
                 raise DataError(f"column {names.get('group', 'group')!r} must be one-dimensional")
             lengths[names.get("group", "group")] = group.shape[0]
+        if self.U is not None:
+            cols["U"] = _as_float_column(names.get("U", "U"), self.U)
+            lengths[names.get("U", "U")] = cols["U"].shape[0]
         if len(set(lengths.values())) > 1:
             raise LengthMismatchError(
                 f"columns have different lengths ({', '.join(f'{k}: {v}' for k, v in lengths.items())}); "
@@ -163,6 +171,18 @@ class ScalingData:
         for key in ("N", "D", "loss"):
             _check_finite_positive(names[key], cols[key])
             cols[key].setflags(write=False)
+        if "U" in cols:
+            _check_finite_positive(names.get("U", "U"), cols["U"])
+            cols["U"].setflags(write=False)
+            over = np.flatnonzero(cols["U"] > cols["D"] * (1.0 + 1e-9))
+            if over.size:
+                i = over[0]
+                raise UniqueTokensError(
+                    f"column {names.get('U', 'U')!r} (unique tokens) exceeds {names['D']!r} (tokens trained on) at "
+                    f"{_rows(over)} (row {i}: U={cols['U'][i]:.4g} > D={cols['D'][i]:.4g}); a run cannot see more "
+                    "unique tokens than it trains on: fix the columns (D counts repeated epochs)"
+                )
+        object.__setattr__(self, "U", cols.get("U"))
         if cols["N"].shape[0] == 0:
             raise TooFewPointsError("no data: every column is empty; pass at least one row per training run")
         object.__setattr__(self, "N", cols["N"])
@@ -203,6 +223,7 @@ class ScalingData:
         C: Any = None,
         group: Any = None,
         names: Mapping[str, str] | None = None,
+        U: Any = None,
     ) -> "ScalingData":
         """Build from arrays: ``N`` and ``loss`` with either ``D`` or ``C`` (or both).
 
@@ -256,7 +277,7 @@ class ScalingData:
             else:
                 D = D_from_C
                 names.setdefault("D", "D")
-        return cls(N=N, D=D, loss=loss, group=group, names=names)
+        return cls(N=N, D=D, loss=loss, group=group, names=names, U=U)
 
     @classmethod
     def from_frame(
@@ -268,6 +289,7 @@ class ScalingData:
         loss: str = "loss",
         C: str | None = None,
         group: str | None = None,
+        U: str | None = None,
     ) -> "ScalingData":
         """Build from a table (pandas DataFrame or a mapping of columns) by column name.
 
@@ -287,7 +309,7 @@ class ScalingData:
                 raise DataError(
                     f"say which column holds tokens (D='...') or compute (C='...'); columns are {_columns(df)}"
                 )
-        wanted = {"N": N, "D": D, "loss": loss, "C": C, "group": group}
+        wanted = {"N": N, "D": D, "loss": loss, "C": C, "group": group, "U": U}
         cols = {}
         for key, name in wanted.items():
             if name is None:
@@ -300,7 +322,8 @@ class ScalingData:
             cols[key] = np.asarray(df[name])
         names = {k: v for k, v in wanted.items() if v is not None}
         return cls.from_arrays(
-            cols["N"], cols.get("D"), cols["loss"], C=cols.get("C"), group=cols.get("group"), names=names
+            cols["N"], cols.get("D"), cols["loss"], C=cols.get("C"), group=cols.get("group"), names=names,
+            U=cols.get("U"),
         )
 
     @classmethod
@@ -345,6 +368,11 @@ class ScalingData:
             )
         for cov in covariates:
             values = self.C if cov == "C" else getattr(self, cov)
+            if values is None:
+                raise MissingColumnError(
+                    f"this law needs the column {cov!r} (unique tokens for 'U'); build the data with "
+                    f"ScalingData.from_frame(df, ..., {cov}='<column>') or from_arrays(..., {cov}=...)"
+                )
             distinct = np.unique(values)
             if distinct.size < 2:
                 col = self.names.get(cov, cov)
@@ -361,13 +389,16 @@ class ScalingData:
         out = {"N": self.N, "D": self.D, "C": self.C, "loss": self.loss}
         if self.group is not None:
             out["group"] = self.group
+        if self.U is not None:
+            out["U"] = self.U
         return pd.DataFrame(out)
 
     def subset(self, mask: Any) -> "ScalingData":
         """A new container with the rows selected by a boolean mask or index array."""
         mask = np.asarray(mask)
         group = None if self.group is None else self.group[mask]
-        return ScalingData(N=self.N[mask], D=self.D[mask], loss=self.loss[mask], group=group, names=self.names)
+        U = None if self.U is None else self.U[mask]
+        return ScalingData(N=self.N[mask], D=self.D[mask], loss=self.loss[mask], group=group, names=self.names, U=U)
 
     def __repr__(self) -> str:
         return (

@@ -21,13 +21,17 @@ __all__ = [
     "DuplicateRowsError",
     "ComputeMismatchError",
     "BatchError",
+    "UniqueTokensError",
     "PriorError",
     "ConfigError",
     "DatasetError",
     "FileFormatError",
     "CutoffError",
     "MissingDependencyError",
+    "ComparisonError",
+    "LawCapabilityError",
     "BayescaleWarning",
+    "ParetoKWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
@@ -85,6 +89,10 @@ class BatchError(DataError):
     """Datasets given to :func:`bayescale.fit_many` cannot be fitted together (e.g. different lengths)."""
 
 
+class UniqueTokensError(DataError):
+    """Unique tokens exceed the tokens trained on."""
+
+
 class PriorError(BayescaleError, ValueError):
     """A prior is malformed or names a parameter the law does not have."""
 
@@ -109,6 +117,14 @@ class MissingDependencyError(BayescaleError, ImportError):
     """An optional dependency (e.g. matplotlib for plots) is not installed; the message names the extra."""
 
 
+class ComparisonError(BayescaleError, ValueError):
+    """Fits cannot be compared (different data, too few fits, no pointwise log-likelihood)."""
+
+
+class LawCapabilityError(ConfigError):
+    """A law was asked for something it cannot answer (e.g. a frontier from a one-variable law)."""
+
+
 class BayescaleWarning(UserWarning):
     """Base class of bayescale's warnings."""
 
@@ -123,3 +139,7 @@ class ExtrapolationWarning(BayescaleWarning):
 
 class DataWarning(BayescaleWarning):
     """The data look suspicious but can still be fitted (e.g. N and D swapped)."""
+
+
+class ParetoKWarning(BayescaleWarning):
+    """PSIS-LOO is unreliable for some points (Pareto k above ArviZ's threshold)."""

@@ -56,11 +56,12 @@ def prior_predictive(
         raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
     law = get_law(law)
     likelihood = get_likelihood(likelihood)
-    all_priors = merge_priors(default_priors(law), priors, positive=law.positive | {"sigma"})
-    ref = law.reference(data.N, data.D)
+    defaults = default_priors(law, likelihood)
+    all_priors = merge_priors(defaults, priors, positive=law.positive | (set(defaults) - set(law.default_priors)))
+    ref = law.reference(data.N, data.D, data.U)
     model = make_model(law, all_priors, likelihood)
-    logN, logD, ref_args = model_args(law, data.N, data.D, None, ref)
-    draws = Predictive(model, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), logN, logD, ref_args)
+    args = model_args(law, data.N, data.D, None, ref, U=data.U)
+    draws = Predictive(model, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), *args)
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}
     prior = {k: v for k, v in draws.items() if k != OBS}
     return _idata.az.from_dict(

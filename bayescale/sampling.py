@@ -144,7 +144,9 @@ def _laplace(f: Callable, x: jnp.ndarray):
     hess = 0.5 * (hess + hess.T)
     eigval, eigvec = jnp.linalg.eigh(hess)
     ok = jnp.all(jnp.isfinite(eigval)) & jnp.all(jnp.isfinite(eigvec))
-    eigval = jnp.clip(eigval, 1e-3, None)
+    # |eigenvalue|: at a kink (Laplace-like likelihoods such as Huber) the Hessian can be
+    # indefinite; its curvature magnitudes still give sensible scales.
+    eigval = jnp.clip(jnp.abs(eigval), 1e-3, None)
     inv = (eigvec / eigval) @ eigvec.T
     chol = eigvec / jnp.sqrt(eigval)
     eye = jnp.eye(dim, dtype=x.dtype)
@@ -187,7 +189,11 @@ def _build_runner(
             z_map = _lbfgs(pe, z0, config.map_steps)
             inv_mass, chol = _laplace(pe, z_map)
             z_start = z_map + chol @ jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
-            z_start = jnp.where(jnp.isfinite(pe(z_start)), z_start, z_map)
+            # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
+            # excess far beyond its mean means the quadratic approximation failed).
+            excess = pe(z_start) - pe(z_map)
+            plausible = jnp.isfinite(excess) & (excess < z_map.shape[0] + 10.0)
+            z_start = jnp.where(plausible, z_start, z_map)
         else:
             inv_mass = None
             z_start = z0

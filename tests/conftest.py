@@ -40,3 +40,13 @@ def _doctest_cwd():
     os.chdir(pathlib.Path(__file__).resolve().parents[1])
     yield
     os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def normal_fit(example_data):
+    return bs.fit(example_data, likelihood="normal", seed=0, **FAST)
+
+
+@pytest.fixture(scope="session")
+def huber_fit(example_data):
+    return bs.fit(example_data, likelihood="huber", seed=0, **FAST)
