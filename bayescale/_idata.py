@@ -84,13 +84,27 @@ def summary(idata: "az.InferenceData", var_names: list[str], prob: float):
 def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dict]:
     """Bulk ESS and rank-normalised split R-hat per variable (ArviZ)."""
     sub = idata.posterior[var_names]
-    ess = az.ess(sub, method="bulk")
-    nchain = sub.sizes["chain"]
-    rhat = az.rhat(sub) if nchain > 1 else None
+    with _degenerate_draws_ok():
+        ess = az.ess(sub, method="bulk")
+        nchain = sub.sizes["chain"]
+        rhat = az.rhat(sub) if nchain > 1 else None
     # Vector-valued variables (per-group parameters) report their worst element.
-    ess_d = {k: float(ess[k].min()) for k in var_names}
-    rhat_d = {k: (float(rhat[k].max()) if rhat is not None else float("nan")) for k in var_names}
+    ess_d = {k: float(np.nan_to_num(ess[k].values, nan=0.0).min()) for k in var_names}
+    rhat_d = {k: (float(np.max(_rhat_or_inf(rhat[k].values))) if rhat is not None else float("nan")) for k in var_names}
     return ess_d, rhat_d
+
+
+def _degenerate_draws_ok():
+    """ArviZ's diagnostics take square roots of variances that are negative or overflow when chains
+    have wildly different scales; NumPy then warns and returns NaN. The NaN is handled by the caller
+    (:func:`_rhat_or_inf`), so the warning is silenced, not the problem."""
+    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
+
+
+def _rhat_or_inf(values) -> np.ndarray:
+    """R-hat with NaN (from degenerate, non-mixing chains) reported as inf, so the R-hat check fails."""
+    arr = np.asarray(values, dtype=float)
+    return np.where(np.isnan(arr), np.inf, arr)
 
 
 def plot_pair(idata: "az.InferenceData", var_names: list[str], *, ax=None, **kwargs):
@@ -115,11 +129,12 @@ def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     first = next(iter(draws.values()))
     lead = [f"fit_dim_{i}" for i in range(np.ndim(first) - 2)]
     ds = xr.Dataset({k: ([*lead, "chain", "draw"], np.asarray(v)) for k, v in draws.items()})
-    ess = az.ess(ds, method="bulk")
-    nchain = ds.sizes["chain"]
-    rhat = az.rhat(ds) if nchain > 1 else None
+    with _degenerate_draws_ok():
+        ess = az.ess(ds, method="bulk")
+        nchain = ds.sizes["chain"]
+        rhat = az.rhat(ds) if nchain > 1 else None
     ess_d = {k: np.asarray(ess[k].values, dtype=float) for k in draws}
-    rhat_d = {k: (np.asarray(rhat[k].values, dtype=float) if rhat is not None else np.full(np.shape(ess_d[k]), np.nan))
+    rhat_d = {k: (_rhat_or_inf(rhat[k].values) if rhat is not None else np.full(np.shape(ess_d[k]), np.nan))
               for k in draws}
     if not lead:
         ess_d = {k: float(v) for k, v in ess_d.items()}
