@@ -153,10 +153,18 @@ def _settings(law, likelihood, priors, seed, sampler: dict, *, pooling: str = "c
     likelihood = get_likelihood(likelihood)
     seed = _check_seed(seed)
     pooling = hierarchical.check_pooling(pooling, law, data)
-    defaults = {**default_priors(law, likelihood), **hierarchical.hierarchical_priors(law, pooling)}
-    all_priors = merge_priors(defaults, priors, positive=law.positive | {NOISE, DF} | set(defaults) - set(law.default_priors))
+    all_priors = resolve_priors(law, likelihood, priors, pooling)
     config = SamplerConfig(**sampler)
     return law, likelihood, all_priors, config, seed, pooling
+
+
+def resolve_priors(law: Law, likelihood: Likelihood, priors, pooling: str = "complete") -> dict[str, Prior]:
+    """The law's, the likelihood's and the pooling's default priors, overridden by ``priors``.
+
+    Every parameter the law or the noise model requires to be positive is checked.
+    """
+    defaults = {**default_priors(law, likelihood), **hierarchical.hierarchical_priors(law, pooling)}
+    return merge_priors(defaults, priors, positive=law.positive | {NOISE, DF} | set(defaults) - set(law.default_priors))
 
 
 def _args_of(law: Law, data: ScalingData, ref, pooling: str):

@@ -14,7 +14,7 @@ from bayescale.errors import ConfigError
 from bayescale.laws import Law, get_law
 from bayescale.likelihoods import Likelihood, get_likelihood
 from bayescale.model import OBS, make_model, model_args
-from bayescale.priors import Prior, merge_priors
+from bayescale.priors import Prior
 
 __all__ = ["prior_predictive"]
 
@@ -48,7 +48,7 @@ def prior_predictive(
     >>> bool(np.median(pp.prior["alpha"]) < 0.4)
     True
     """
-    from bayescale.fit import default_priors
+    from bayescale.fit import resolve_priors
 
     if not isinstance(data, ScalingData):
         raise ConfigError(f"data must be a bayescale.ScalingData, got {type(data).__name__}")
@@ -56,8 +56,7 @@ def prior_predictive(
         raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
     law = get_law(law)
     likelihood = get_likelihood(likelihood)
-    defaults = default_priors(law, likelihood)
-    all_priors = merge_priors(defaults, priors, positive=law.positive | (set(defaults) - set(law.default_priors)))
+    all_priors = resolve_priors(law, likelihood, priors)
     ref = law.reference(data.N, data.D, data.U)
     model = make_model(law, all_priors, likelihood)
     args = model_args(law, data.N, data.D, None, ref, U=data.U)
