@@ -11,7 +11,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from bayescale import datasets, errors, hierarchical, laws
+from bayescale import _devices
+
+_devices.request_host_devices()  # before anything starts JAX's backend
+from bayescale import datasets, errors, hierarchical, laws  # noqa: E402
 from bayescale.data import ScalingData
 from bayescale.diagnostics import Diagnostics
 from bayescale.errors import ConvergenceWarning, DataWarning, ExtrapolationWarning, ParetoKWarning

@@ -25,11 +25,11 @@ def _chunk(length: int) -> int:
 
 
 def _tick(steps) -> None:
-    # ``steps`` is a constant, so under vmap over chains it stays unbatched and the callback
-    # runs once per chunk for all chains, which advance in lockstep.
+    # Called once per chunk of each chain (chains run one after another per device on CPU);
+    # the bar counts chain-iterations. Under vmap (GPU) ``steps`` may arrive batched.
     bar = _BAR
     if bar is not None:
-        bar.update(int(np.asarray(steps).ravel()[0]))
+        bar.update(int(np.sum(np.asarray(steps))))
 
 
 @contextlib.contextmanager

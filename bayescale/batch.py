@@ -153,7 +153,7 @@ def fit_many(
             stats={k: v[i] for k, v in stats.items()},
             warm={k: v[i] for k, v in warm.items()},
             loglik=None if loglik is None else loglik[i],
-            pp=None if pp is None else pp[i],
+            pp=None if pp is None else {k: v[i] for k, v in pp.items()},
         )
         fits.append(
             _make_fit(d, law, likelihood, all_priors, config, refs[i], seeds[i], draws,

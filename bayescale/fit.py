@@ -14,7 +14,7 @@ from bayescale.data import ScalingData
 from bayescale.diagnostics import Diagnostics
 from bayescale.errors import ConfigError
 from bayescale.laws import Law, get_law
-from bayescale.likelihoods import DF, Likelihood, get_likelihood
+from bayescale.likelihoods import DF, Likelihood, get_likelihood, predictive_draws
 from bayescale.model import NOISE, OBS, make_model, model_args
 from bayescale.priors import Prior, merge_priors
 from bayescale.result import ScalingFit, _diagnostics_of
@@ -115,7 +115,8 @@ def fit(
     args, group_labels = _args_of(law, data, ref, pooling)
     model, cache_key = _model_of(law, all_priors, likelihood, pooling, group_labels)
     runner, _ = get_runner(model, config, args, cache_key, obs_site=OBS)
-    with _progress.progress_bar(config.num_warmup + config.num_samples, bool(config.progress_bar)):
+    total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
+    with _progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
         out = jax.device_get(runner(jax.random.PRNGKey(seed), args))
     draws = _Draws(*out)
     if pooling == "complete":
@@ -135,7 +136,7 @@ class _Draws(NamedTuple):
     stats: dict
     warm: dict
     loglik: np.ndarray | None
-    pp: np.ndarray | None
+    pp: dict | None  # loc, scale (, df) of the observation distribution: see likelihoods.predictive_draws
 
 
 def _check_data(data, law: Law) -> None:
@@ -205,7 +206,7 @@ def _make_fit(
         posterior=posterior,
         sample_stats=sample_stats,
         log_likelihood={} if draws.loglik is None else {OBS: np.asarray(draws.loglik)},
-        posterior_predictive={} if draws.pp is None else {OBS: np.asarray(draws.pp)},
+        posterior_predictive={} if draws.pp is None else {OBS: predictive_draws(likelihood, draws.pp, seed)},
         observed_data={OBS: np.log(data.loss)},
         constant_data=constant,
         meta={},

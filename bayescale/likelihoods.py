@@ -238,8 +238,47 @@ class Likelihood:
         out = d.expand(jnp.broadcast_shapes(sigma.shape, (1,) + tuple(shape))).sample(jax.random.PRNGKey(seed))
         return np.asarray(out, dtype=np.float64)
 
+    def standard_noise(self, rng, shape: tuple, df=None):
+        """Numpy draws of the unit-scale noise (location 0, scale 1) of this likelihood.
+
+        ``rng`` is a :class:`numpy.random.Generator`; ``df`` (broadcastable to ``shape``) is
+        needed when :attr:`learns_df`.
+        """
+        import numpy as np
+
+        if self.kind == "normal":
+            return rng.standard_normal(shape)
+        if self.kind == "student_t":
+            df = self.df if not self.learns_df else df
+            if df is None:
+                raise ConfigError("this likelihood learns df: pass the sampled df")
+            return rng.standard_t(np.broadcast_to(np.asarray(df, dtype=np.float64), shape))
+        key = jax.random.PRNGKey(int(rng.integers(2**31)))
+        return np.asarray(HuberLogResidual(0.0, 1.0, delta=self.delta).sample(key, shape), dtype=np.float64)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "df": self.df, "delta": self.delta}
+
+
+def predictive_draws(likelihood: Likelihood, params: dict, seed: int):
+    """Posterior predictive draws ``loc + scale * noise`` of log loss (numpy, float32).
+
+    ``params`` holds the observation distribution's ``loc`` (shape ``(chain, draw, n)``),
+    ``scale`` and, for Student-t, ``df`` (per draw, with or without the run axis), as the
+    compiled sampler returns them. Same ``seed``, same draws.
+    """
+    import numpy as np
+
+    loc = np.asarray(params["loc"], dtype=np.float64)
+
+    def full(a):
+        a = np.asarray(a, dtype=np.float64)
+        a = a.reshape(a.shape[:2] + (1,) * (loc.ndim - a.ndim) + a.shape[2:])
+        return np.broadcast_to(a, loc.shape)
+
+    rng = np.random.default_rng([int(seed), 0x9E3779B9])
+    noise = likelihood.standard_noise(rng, loc.shape, df=full(params["df"]) if "df" in params else None)
+    return (loc + full(params["scale"]) * noise).astype(np.float32)
 
 
 def get_likelihood(likelihood: str | Likelihood) -> Likelihood:

@@ -216,8 +216,8 @@ def plan(
     >>> import bayescale as bs
     >>> fit = bs.fit(bs.datasets.example(), seed=0, num_warmup=500, num_samples=500)
     >>> t = bs.plan(fit, target_compute=1e24, budget=1e21, num_sims=32)
-    >>> len(t), bool((t.expected_reduction >= 0).all()), list(t.method.unique())
-    (27, True, ['reweighting'])
+    >>> len(t), list(t.method.unique()), bool(t.expected_reduction.iloc[0] > 0)  # rank 1: best per FLOP
+    (27, ['reweighting'], True)
     >>> bool(t.reduction_per_flop.is_monotonic_decreasing)
     True
     """

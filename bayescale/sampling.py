@@ -6,8 +6,14 @@ driver around it, written so the whole fit is one jitted function of the data:
 
 1. each chain starts from a prior draw and runs L-BFGS (optax) to the posterior
    mode in the unconstrained space;
-2. warmup starts from a draw of the Laplace approximation there (so chains are
-   dispersed), with the inverse Hessian as the initial (dense) inverse mass matrix;
+2. NUTS runs in coordinates whitened by the Laplace approximation there,
+   ``z = z_map + L u`` with ``L L^T`` the inverse Hessian, so the posterior NumPyro
+   adapts to has roughly unit scale and no correlation; warmup starts from a
+   draw of that approximation (so chains are dispersed). This matters: NumPyro's
+   (Stan's) mass-matrix estimate shrinks toward ``1e-3 I``, which is harmless at unit
+   scale but on the raw scaling-law posterior (log-scale variances ~1e-5 along the
+   ``A``-``alpha`` ridge) it distorts the metric and cut the step size 4x (22 vs 6
+   leapfrog steps per draw on Epoch's data);
 3. warmup and sampling run as one ``lax.scan`` over NumPyro's ``sample_kernel``
    (one compiled copy of the kernel); chains are vectorised with ``vmap``, and split
    across host devices when JAX has several.
@@ -32,10 +38,9 @@ import numpy as np
 import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, trace
+from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.hmc import hmc
-from numpyro.infer import Predictive
-from numpyro.infer.util import initialize_model, log_likelihood, unconstrain_fn
+from numpyro.infer.util import initialize_model, unconstrain_fn
 
 from bayescale._progress import scan_with_progress
 from bayescale.errors import ConfigError
@@ -133,24 +138,45 @@ def _lbfgs(f: Callable, x0: jnp.ndarray, steps: int) -> jnp.ndarray:
     return x
 
 
-def _laplace(f: Callable, x: jnp.ndarray):
-    """Inverse Hessian of ``f`` at ``x`` and its Cholesky factor, regularised to be positive definite.
+def _laplace(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
+    """A square root ``L`` of the inverse Hessian of ``f`` at ``x`` (``L L^T = H^-1``), regularised.
 
-    Falls back to the identity where the Hessian is not finite. This is only the
-    starting point of NumPyro's mass-matrix adaptation, never the final answer.
+    Curvatures are taken in absolute value and floored at 1e-3 (at a kink, as with Huber-like
+    likelihoods, the Hessian can be indefinite; its magnitudes still give sensible scales), and
+    the identity is used where the Hessian is not finite. ``L`` only sets the coordinates NUTS
+    works in (any invertible ``L`` leaves the target unchanged), never the answer.
     """
     dim = x.shape[0]
     hess = jax.hessian(f)(x)
     hess = 0.5 * (hess + hess.T)
     eigval, eigvec = jnp.linalg.eigh(hess)
     ok = jnp.all(jnp.isfinite(eigval)) & jnp.all(jnp.isfinite(eigvec))
-    # |eigenvalue|: at a kink (Laplace-like likelihoods such as Huber) the Hessian can be
-    # indefinite; its curvature magnitudes still give sensible scales.
     eigval = jnp.clip(jnp.abs(eigval), 1e-3, None)
-    inv = (eigvec / eigval) @ eigvec.T
     chol = eigvec / jnp.sqrt(eigval)
-    eye = jnp.eye(dim, dtype=x.dtype)
-    return jnp.where(ok, inv, eye), jnp.where(ok, chol, eye)
+    return jnp.where(ok, chol, jnp.eye(dim, dtype=x.dtype))
+
+
+def _model_structure(model, example_args: tuple):
+    """NumPyro's potential and postprocess generators, the unravel of the flat latent vector,
+    and the latent names, learnt by tracing ``initialize_model`` abstractly.
+
+    Run eagerly, ``initialize_model`` executes the model op by op and compiles a small XLA
+    program for each operation (about 5 s on 2 CPU cores, most of a cached cold fit);
+    under ``jax.eval_shape`` nothing is executed or compiled. What is kept closes over
+    shapes and constant transforms only, never the tracers.
+    """
+    box = {}
+
+    def structure(rng_key, args):
+        info = initialize_model(rng_key, model, model_args=args, dynamic_args=True)
+        flat, unravel = ravel_pytree(info.param_info.z)
+        box.update(potential=info.potential_fn, postprocess=info.postprocess_fn, unravel=unravel,
+                   names=tuple(sorted(info.param_info.z)))
+        return flat
+
+    abstract = lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a))  # noqa: E731
+    jax.eval_shape(structure, jax.ShapeDtypeStruct((2,), jnp.uint32), jax.tree_util.tree_map(abstract, example_args))
+    return box["potential"], box["postprocess"], box["unravel"], box["names"]
 
 
 def _build_runner(
@@ -163,17 +189,17 @@ def _build_runner(
     """
     if batched:
         example_args = jax.tree_util.tree_map(lambda a: a[0], example_args)
-    info = initialize_model(jax.random.PRNGKey(0), model, model_args=example_args, dynamic_args=True)
-    potential_fn_gen = info.potential_fn
-    postprocess_fn_gen = info.postprocess_fn
-    z_example = info.param_info.z
-    _, unravel = ravel_pytree(z_example)
-    latent_names = tuple(sorted(z_example))
+    potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, example_args)
     num_warmup, num_samples = config.num_warmup, config.num_samples
 
     def potential_flat_gen(*args):
         pe = potential_fn_gen(*args)
         return lambda zf: pe(unravel(zf))
+
+    def potential_white_gen(args, shift, scale):
+        """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
+        pe = potential_flat_gen(*args)
+        return lambda u: pe(shift + scale @ u)
 
     def prior_start(rng_key, args):
         tr = trace(seed(model, rng_key)).get_trace(*args)
@@ -185,35 +211,34 @@ def _build_runner(
         k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
         pe = potential_flat_gen(*args)
         z0 = prior_start(k_prior, args)
+        dim = z0.shape[0]
         if config.map_steps > 0:
             z_map = _lbfgs(pe, z0, config.map_steps)
-            inv_mass, chol = _laplace(pe, z_map)
-            z_start = z_map + chol @ jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
+            chol = _laplace(pe, z_map)
+            u_start = jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
             # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
             # excess far beyond its mean means the quadratic approximation failed).
-            excess = pe(z_start) - pe(z_map)
-            plausible = jnp.isfinite(excess) & (excess < z_map.shape[0] + 10.0)
-            z_start = jnp.where(plausible, z_start, z_map)
+            excess = pe(z_map + chol @ u_start) - pe(z_map)
+            plausible = jnp.isfinite(excess) & (excess < dim + 10.0)
+            u_start = jnp.where(plausible, u_start, jnp.zeros_like(u_start))
+            shift, scale = z_map, chol
         else:
-            inv_mass = None
-            z_start = z0
-        if not config.dense_mass and inv_mass is not None:
-            inv_mass = jnp.diag(inv_mass)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_flat_gen, algo="NUTS")
+            u_start, shift, scale = jnp.zeros_like(z0), z0, jnp.eye(dim, dtype=z0.dtype)
+        white_args = (args, shift, scale)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_white_gen, algo="NUTS")
         state = init_kernel(
-            z_start,
+            u_start,
             num_warmup,
-            inverse_mass_matrix=inv_mass,
             dense_mass=config.dense_mass,
             target_accept_prob=float(config.target_accept),
             max_tree_depth=config.max_tree_depth,
             find_heuristic_step_size=True,
-            model_args=args,
+            model_args=white_args,
             rng_key=k_nuts,
         )
 
         def step(state, _):
-            state = sample_kernel(state, model_args=args)
+            state = sample_kernel(state, model_args=white_args)
             stats = {
                 "diverging": state.diverging,
                 "n_steps": state.num_steps,
@@ -222,7 +247,7 @@ def _build_runner(
                 "energy": state.energy,
                 "step_size": state.adapt_state.step_size,
             }
-            return state, (state.z, stats)
+            return state, (shift + scale @ state.z, stats)
 
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
         # sampling by its iteration counter, so one copy of the kernel is compiled.
@@ -235,22 +260,39 @@ def _build_runner(
         return z, stats, warm
 
     def finish(rng_key, z, stats, warm, args):
-        """Constrained draws and, with ``obs_site``, the pointwise log-likelihood and posterior
-        predictive of that site (the observations are the last model argument)."""
+        """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the
+        location, scale (and ``df``) of its distribution at every draw (the observations are the
+        last model argument). The posterior predictive is drawn from these on the host
+        (:func:`bayescale.likelihoods.predictive_draws`): JAX's Student-t sampler (a gamma
+        rejection loop) took as long as all of NUTS."""
         constrain = postprocess_fn_gen(*args)
         samples = jax.vmap(jax.vmap(lambda zf: constrain(unravel(zf))))(z)
         if obs_site is None:
             return samples, stats, warm, None, None
-        pp_key = jax.random.fold_in(rng_key, config.num_chains)
-        loglik = log_likelihood(model, samples, *args, batch_ndims=2)[obs_site]
-        pp = Predictive(model, posterior_samples=samples, batch_ndims=2, return_sites=[obs_site])(pp_key, *args[:-1])
-        return samples, stats, warm, loglik, pp[obs_site]
+
+        def observation(sample):
+            site = trace(substitute(model, data=sample)).get_trace(*args)[obs_site]
+            fn = site["fn"]
+            loglik = fn.log_prob(site["value"])
+            while hasattr(fn, "base_dist"):
+                fn = fn.base_dist
+            params = {"loc": jnp.broadcast_to(fn.loc, loglik.shape), "scale": fn.scale}
+            if hasattr(fn, "df"):
+                params["df"] = fn.df
+            return loglik, params
+
+        loglik, params = jax.vmap(jax.vmap(observation))(samples)
+        return samples, stats, warm, loglik, params
 
     def run_one(rng_key, args, shard_chains):
         keys = jax.random.split(rng_key, config.num_chains)
-        # Chains are vmapped: one vectorised NUTS step for all chains (measured faster per
-        # draw on CPU than ``lax.map``), split across host devices when JAX has several.
-        z, stats, warm = _map_leading(lambda k: one_chain(k, args), keys, vectorize=True, shard=shard_chains)
+        # On CPU chains run one after another on each device (``lax.map``), split across host
+        # devices (bayescale asks for one per core: ``bayescale._devices``). Not ``vmap``: batching
+        # NUTS's while loops tripled tracing and added a third to compile time, and vmapped
+        # chains advance in lockstep, each step costing the longest tree of any chain. On GPU and
+        # TPU chains are vmapped, which is what their width is for.
+        vectorize = jax.default_backend() not in ("cpu",)
+        z, stats, warm = _map_leading(lambda k: one_chain(k, args), keys, vectorize=vectorize, shard=shard_chains)
         return finish(rng_key, z, stats, warm, args)
 
     if batched:
@@ -273,18 +315,19 @@ def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool =
     """Map ``f`` over the leading axis of ``xs``, split across the local devices when there are several.
 
     With one device this is ``lax.map`` (sequential) or ``vmap`` (``vectorize=True``).
-    With ``d > 1`` devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2``) and a
-    leading axis divisible by ``d``, each device maps over its own block (``jax.shard_map``), so
+    With several (on CPU, one per core: :mod:`bayescale._devices`), the most devices that
+    divide the leading axis each map over their own block (``jax.shard_map``), so
     independent chains or datasets run in parallel on separate cores.
     """
     inner = jax.vmap(f) if vectorize else (lambda x: lax.map(f, x))
-    devices = jax.local_devices()
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    if not shard or len(devices) < 2 or n % len(devices):
+    # The most devices that split the leading axis evenly (4 chains on 16 cores: 4 devices).
+    use = max((d for d in range(1, len(jax.local_devices()) + 1) if n % d == 0), default=1)
+    if not shard or use < 2:
         return inner(xs)
     from jax.sharding import Mesh, PartitionSpec
 
-    mesh = Mesh(np.asarray(devices), ("i",))
+    mesh = Mesh(np.asarray(jax.local_devices()[:use]), ("i",))
     return jax.shard_map(inner, mesh=mesh, in_specs=PartitionSpec("i"), out_specs=PartitionSpec("i"), check_vma=False)(xs)
 
 
