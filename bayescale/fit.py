@@ -155,7 +155,7 @@ def _settings(law, likelihood, priors, seed, sampler: dict, *, pooling: str = "c
     seed = _check_seed(seed)
     pooling = hierarchical.check_pooling(pooling, law, data)
     all_priors = resolve_priors(law, likelihood, priors, pooling)
-    config = SamplerConfig(**sampler)
+    config = SamplerConfig(**sampler, whiten=pooling == "complete")  # see SamplerConfig.whiten
     return law, likelihood, all_priors, config, seed, pooling
 
 

@@ -63,7 +63,8 @@ def test_power_law_recovery_and_capabilities(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["kaplan", "data_constrained", "broken_power_law"])
 def test_law_recovery(name):
-    fit = bs.fit(simulate(name, seed=0), law=name, seed=0, **FAST)
+    # target_accept 0.9 for the broken power law: its break gave 1 divergence in 2000 draws at 0.8.
+    fit = bs.fit(simulate(name, seed=0), law=name, seed=0, **{**FAST, "target_accept": 0.9 if name == "broken_power_law" else 0.8})
     check_recovery(fit, TRUTH[name])
     if name == "kaplan":
         f = fit.frontier(C=[1e21, 1e23])

@@ -109,3 +109,43 @@ def test_learned_df(example_data, tmp_path):
     back = bs.load(path)
     assert back.likelihood.learns_df
     assert np.isfinite(back.predict(N=1e9, D=2e10).pred_upper[0])
+
+
+@pytest.mark.parametrize(
+    "likelihood, law",
+    [
+        (bs.Likelihood("normal"), stats.norm()),
+        (bs.Likelihood("student_t", df=4.0), stats.t(4.0)),
+        (bs.Likelihood("huber", delta=0.5), None),
+    ],
+)
+def test_standard_noise_has_the_likelihoods_law(likelihood, law):
+    """Host-side unit noise of the posterior predictive: a KS test against the exact law (Normal,
+    Student-t) or the Huber density's CDF by quadrature; 20,000 draws, seed fixed, p > 0.001."""
+    draws = likelihood.standard_noise(np.random.default_rng(0), (20_000,))
+    if law is None:
+        # CDF by the trapezoid rule on a fine grid (the tails beyond +-40 hold < 1e-8 of the mass).
+        grid = np.linspace(-40, 40, 400_001)
+        pdf = np.exp(np.asarray(HuberLogResidual(0.0, 1.0, delta=0.5).log_prob(grid), dtype=np.float64))
+        cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))])
+        law_cdf = lambda x: np.interp(x, grid, cdf)  # noqa: E731
+    else:
+        law_cdf = law.cdf
+    assert stats.kstest(draws, law_cdf).pvalue > 1e-3
+
+
+def test_predictive_draws_location_scale_and_learned_df():
+    from bayescale.likelihoods import predictive_draws
+
+    loc = np.full((2, 5000, 3), 1.5)
+    scale = np.full((2, 5000), 0.1)  # per draw, no run axis: broadcast over runs
+    df = np.full((2, 5000), 5.0)
+    pp = predictive_draws(bs.Likelihood("student_t", df="learn"), {"loc": loc, "scale": scale, "df": df}, seed=3)
+    assert pp.shape == loc.shape and pp.dtype == np.float32
+    # Student-t(5) has variance 5/3: the sd of 30,000 draws is within 5% of 0.1 * sqrt(5/3).
+    assert abs(pp.mean() - 1.5) < 0.01
+    assert abs(pp.std() / (0.1 * np.sqrt(5 / 3)) - 1) < 0.05
+    again = predictive_draws(bs.Likelihood("student_t", df="learn"), {"loc": loc, "scale": scale, "df": df}, seed=3)
+    np.testing.assert_array_equal(pp, again)
+    with pytest.raises(errors.ConfigError, match="learns df"):
+        bs.Likelihood("student_t", df="learn").standard_noise(np.random.default_rng(0), (3,))

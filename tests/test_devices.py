@@ -1,0 +1,41 @@
+"""One JAX CPU device per core: what bayescale asks for, and when it leaves JAX alone."""
+
+import numpyro
+import pytest
+
+from bayescale import _devices
+from bayescale.errors import ConfigError
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    calls = []
+    monkeypatch.setattr(numpyro, "set_host_device_count", lambda n: calls.append(n))
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv(_devices.HOST_DEVICES_ENV, raising=False)
+    return calls
+
+
+def test_one_device_per_core_by_default(asked, monkeypatch):
+    monkeypatch.setattr(_devices, "_cores", lambda: 6)
+    assert _devices.request_host_devices() == 6 and asked == [6]
+
+
+def test_env_sets_the_count_and_one_leaves_jax_alone(asked, monkeypatch):
+    monkeypatch.setenv(_devices.HOST_DEVICES_ENV, "3")
+    assert _devices.request_host_devices() == 3 and asked == [3]
+    monkeypatch.setenv(_devices.HOST_DEVICES_ENV, "1")
+    assert _devices.request_host_devices() == 1 and asked == [3]
+
+
+def test_users_xla_flags_win(asked, monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=5")
+    assert _devices.request_host_devices() is None and asked == []
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1", "1.5"])
+def test_bad_env_value_names_it(asked, monkeypatch, bad):
+    monkeypatch.setenv(_devices.HOST_DEVICES_ENV, bad)
+    with pytest.raises(ConfigError, match=_devices.HOST_DEVICES_ENV):
+        _devices.request_host_devices()
+    assert asked == []
