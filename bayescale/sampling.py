@@ -272,7 +272,7 @@ def _build_runner(
         stats = {k: v[num_warmup:] for k, v in stats.items()}
         return z, stats, warm
 
-    def finish(rng_key, z, stats, warm, args):
+    def finish(z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the
         location, scale (and ``df``) of its distribution at every draw (the observations are the
         last model argument). The posterior predictive is drawn from these on the host
@@ -306,7 +306,7 @@ def _build_runner(
         # TPU chains are vmapped, which is what their width is for.
         vectorize = jax.default_backend() not in ("cpu",)
         z, stats, warm = _map_leading(lambda k: one_chain(k, args), keys, vectorize=vectorize, shard=shard_chains)
-        return finish(rng_key, z, stats, warm, args)
+        return finish(z, stats, warm, args)
 
     if batched:
         # Many datasets at once: one compiled program that runs the single-fit program for each
@@ -333,14 +333,15 @@ def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool =
     independent chains or datasets run in parallel on separate cores.
     """
     inner = jax.vmap(f) if vectorize else (lambda x: lax.map(f, x))
+    devices = jax.local_devices()
     n = jax.tree_util.tree_leaves(xs)[0].shape[0]
     # The most devices that split the leading axis evenly (4 chains on 16 cores: 4 devices).
-    use = max((d for d in range(1, len(jax.local_devices()) + 1) if n % d == 0), default=1)
+    use = max((d for d in range(1, len(devices) + 1) if n % d == 0), default=1)
     if not shard or use < 2:
         return inner(xs)
     from jax.sharding import Mesh, PartitionSpec
 
-    mesh = Mesh(np.asarray(jax.local_devices()[:use]), ("i",))
+    mesh = Mesh(np.asarray(devices[:use]), ("i",))
     return jax.shard_map(inner, mesh=mesh, in_specs=PartitionSpec("i"), out_specs=PartitionSpec("i"), check_vma=False)(xs)
 
 
