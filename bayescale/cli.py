@@ -18,20 +18,29 @@ def _float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1e21,5.88e23; got {text!r}") from None
 
 
-def _add_sampler_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("sampler")
+def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
+    """The model and NUTS settings every fitting command shares (fit, demo, backtest)."""
+    from bayescale.model.likelihoods import LIKELIHOODS
+
+    g = p.add_argument_group("model and sampler")
     g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
-    g.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "huber"], help="noise model on log loss")
+    g.add_argument("--likelihood", default="student_t", choices=list(LIKELIHOODS), help="noise model on log loss")
     g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
+    g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
+
+
+def _add_sampler_args(p: argparse.ArgumentParser) -> None:
+    """Fit and demo: the shared settings plus what the report prints and saves."""
+    _add_model_and_sampler_args(p)
+    g = p.add_argument_group("report")
     g.add_argument("--compute", type=_float_list, default=list(_DEFAULT_BUDGETS), metavar="C1,C2,...",
                    help="compute budgets (FLOPs) for the frontier table (default 1e21,5.88e23,1e25)")
     g.add_argument("--prob", type=float, default=0.9, help="central interval probability (default 0.9)")
     g.add_argument("--out", help="save the fit to this netCDF file")
-    g.add_argument("--strict", action="store_true", help="exit with status 3 when the sampler did not converge")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,15 +85,7 @@ def _add_backtest_parser(sub) -> None:
     p.add_argument("--C", dest="C", default=None, help="column with training FLOPs (D = C / 6N) instead of --D")
     p.add_argument("--loss", default="loss", help="column with final loss (default loss)")
     p.add_argument("--points", help="also write the per-run scores to this CSV file")
-    g = p.add_argument_group("sampler")
-    g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
-    g.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"], help="noise model on log loss")
-    g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
-    g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
-    g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
+    _add_model_and_sampler_args(p)
 
 
 def _run_backtest(args, bs) -> int:
@@ -111,7 +112,7 @@ def _report(fit, args) -> int:
 
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 20)
-    print(f"\n{fit.law.formula}   (likelihood: {fit.likelihood.kind}, n = {fit.data.n})\n")
+    print(f"\n{fit.law.formula}   (likelihood: {fit.likelihood.label}, n = {fit.data.n})\n")
     cols = ["mean", "sd", f"hdi_{(1 - args.prob) / 2:.0%}", f"hdi_{1 - (1 - args.prob) / 2:.0%}", "ess_bulk", "r_hat"]
     table = fit.summary(prob=args.prob)
     print(table[[c for c in cols if c in table.columns]].to_string(float_format=lambda v: f"{v:.4g}"))
@@ -148,7 +149,10 @@ def _fit_kwargs(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayescale`` command."""
     args = _parser().parse_args(argv)
-    import bayescale as bs
+    from bayescale.inference import devices
+
+    devices.request_host_devices()  # before anything starts JAX's backend (see bayescale.inference.devices)
+    from bayescale import api as bs
     from bayescale.errors import BayescaleError, BayescaleWarning
 
     with warnings.catch_warnings():
@@ -194,7 +198,7 @@ def _add_plan_parser(sub) -> None:
     p = sub.add_parser("plan", help="rank candidate next runs by expected uncertainty reduction per FLOP",
                        description="Rank candidate training runs by the expected reduction in the posterior "
                                    "uncertainty of log N_opt at a target compute, per FLOP, by importance "
-                                   "reweighting of the fit's posterior draws (see bayescale.planning).")
+                                   "reweighting of the fit's posterior draws (see bayescale.analyses.planning).")
     p.add_argument("fit", help="a fit saved with `bayescale fit ... --out fit.nc`")
     p.add_argument("--target-compute", type=float, required=True, metavar="C*",
                    help="the compute (FLOPs) at which N_opt matters, e.g. 1e24")
@@ -215,9 +219,9 @@ def _add_plan_parser(sub) -> None:
 def _plan(args, bs) -> int:
     import pandas as pd
 
-    fit = bs.load(args.fit)
     from bayescale.errors import ConfigError
 
+    fit = bs.load(args.fit)
     cands = None
     if args.candidates:
         try:
@@ -247,9 +251,7 @@ def _plan(args, bs) -> int:
         print(f"\n{n_low} candidate(s) had a median ESS below {table.attrs['min_ess']:.0f}: their estimate is the "
               "linear-Gaussian update instead of reweighting (far extrapolations; treat as rough).")
     if args.plot:
-        from bayescale import plots
-
-        ax = plots.plot_plan(table)
+        ax = bs.plots.plot_plan(table)
         ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
         print(f"\nsaved {args.plot}")
     return 0
@@ -258,9 +260,9 @@ def _plan(args, bs) -> int:
 def _save_fit_plots(fit, args) -> None:
     if not getattr(args, "plot", None):
         return
-    from bayescale import plots
+    from bayescale.plots import save_fit_figures
 
-    for path in plots.save_fit_figures(fit, args.plot, compute=args.compute, prob=args.prob):
+    for path in save_fit_figures(fit, args.plot, compute=args.compute, prob=args.prob):
         print(f"saved {path}")
 
 

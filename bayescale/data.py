@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from bayescale.checks import _rows, as_float_column, check_finite_positive
 from bayescale.errors import (
     ComputeMismatchError,
     DataError,
@@ -37,75 +38,6 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 
 #: Relative disagreement between a given compute column and 6 N D that is tolerated.
 COMPUTE_TOLERANCE = 0.05
-
-_MAX_LISTED = 5
-
-
-def _rows(idx: np.ndarray) -> str:
-    idx = [int(i) for i in idx]
-    shown = ", ".join(str(i) for i in idx[:_MAX_LISTED])
-    more = f" and {len(idx) - _MAX_LISTED} more" if len(idx) > _MAX_LISTED else ""
-    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
-
-
-def _as_float_column(name: str, values: Any) -> np.ndarray:
-    """Convert one column to a 1-D float64 array, or raise a named error."""
-    if values is None:
-        raise DataError(f"column {name!r} is missing: pass {name}=... (an array of positive numbers)")
-    arr = np.asarray(values)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise DataError(
-            f"column {name!r} must be one-dimensional, got shape {arr.shape}; pass a flat array "
-            "with one value per training run"
-        )
-    if arr.dtype.kind == "b":
-        raise NonNumericError(
-            f"column {name!r} holds booleans, not numbers; pass the numeric column (did you pass a mask?)"
-        )
-    if arr.dtype.kind in "iuf":
-        return arr.astype(np.float64)
-    # Object or string data: find the entries that are not numbers and name them.
-    out = np.empty(arr.shape[0], dtype=np.float64)
-    bad: list[int] = []
-    items = arr.tolist()
-    for i, v in enumerate(items):
-        if isinstance(v, bool):
-            bad.append(i)
-            continue
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            bad.append(i)
-    if bad:
-        examples = ", ".join(repr(items[i]) for i in bad[:_MAX_LISTED])
-        raise NonNumericError(
-            f"column {name!r} holds {len(bad)} value(s) that are not numbers ({examples} at "
-            f"{_rows(np.array(bad))}); convert the column to numbers (e.g. pandas.to_numeric) "
-            "and fix or remove those rows"
-        )
-    return out
-
-
-def _check_finite_positive(name: str, arr: np.ndarray) -> None:
-    nonfinite = ~np.isfinite(arr)
-    if nonfinite.any():
-        idx = np.flatnonzero(nonfinite)
-        vals = ", ".join(str(arr[i]) for i in idx[:_MAX_LISTED])
-        raise NonFiniteError(
-            f"column {name!r} has {idx.size} non-finite value(s) ({vals} at {_rows(idx)}); "
-            "fix or remove those rows before fitting: bayescale never drops data silently"
-        )
-    nonpos = arr <= 0
-    if nonpos.any():
-        idx = np.flatnonzero(nonpos)
-        vals = ", ".join(f"{arr[i]:g}" for i in idx[:_MAX_LISTED])
-        raise NonPositiveError(
-            f"column {name!r} has {idx.size} value(s) <= 0 ({vals} at {_rows(idx)}); {name} must "
-            "be positive (the law is fitted in log space): fix or remove those rows"
-        )
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ScalingData:
@@ -152,7 +84,7 @@ class ScalingData:
         names = {"N": "N", "D": "D", "loss": "loss", **dict(self.names)}
         cols = {}
         for key in ("N", "D", "loss"):
-            cols[key] = _as_float_column(names[key], getattr(self, key))
+            cols[key] = as_float_column(names[key], getattr(self, key))
         lengths = {names[k]: v.shape[0] for k, v in cols.items()}
         group = None
         if self.group is not None:
@@ -161,7 +93,7 @@ class ScalingData:
                 raise DataError(f"column {names.get('group', 'group')!r} must be one-dimensional")
             lengths[names.get("group", "group")] = group.shape[0]
         if self.U is not None:
-            cols["U"] = _as_float_column(names.get("U", "U"), self.U)
+            cols["U"] = as_float_column(names.get("U", "U"), self.U)
             lengths[names.get("U", "U")] = cols["U"].shape[0]
         if len(set(lengths.values())) > 1:
             raise LengthMismatchError(
@@ -169,10 +101,10 @@ class ScalingData:
                 "pass one value per training run in every column"
             )
         for key in ("N", "D", "loss"):
-            _check_finite_positive(names[key], cols[key])
+            check_finite_positive(names[key], cols[key])
             cols[key].setflags(write=False)
         if "U" in cols:
-            _check_finite_positive(names.get("U", "U"), cols["U"])
+            check_finite_positive(names.get("U", "U"), cols["U"])
             cols["U"].setflags(write=False)
             over = np.flatnonzero(cols["U"] > cols["D"] * (1.0 + 1e-9))
             if over.size:
@@ -246,24 +178,24 @@ class ScalingData:
                 "(training FLOPs per run, from which D = C / (6 N))"
             )
         if C is not None:
-            Narr = _as_float_column(n_name, N)
-            Carr = _as_float_column(c_name, C)
+            Narr = as_float_column(n_name, N)
+            Carr = as_float_column(c_name, C)
             if Carr.shape != Narr.shape:
                 raise LengthMismatchError(
                     f"columns have different lengths ({n_name}: {Narr.shape[0]}, {c_name}: {Carr.shape[0]}); "
                     "pass one value per training run in every column"
                 )
-            _check_finite_positive(n_name, Narr)
-            _check_finite_positive(c_name, Carr)
+            check_finite_positive(n_name, Narr)
+            check_finite_positive(c_name, Carr)
             D_from_C = Carr / (FLOPS_PER_PARAM_TOKEN * Narr)
             if D is not None:
-                Darr = _as_float_column(d_name, D)
+                Darr = as_float_column(d_name, D)
                 if Darr.shape != Narr.shape:
                     raise LengthMismatchError(
                         f"columns have different lengths ({n_name}: {Narr.shape[0]}, {d_name}: {Darr.shape[0]}); "
                         "pass one value per training run in every column"
                     )
-                _check_finite_positive(d_name, Darr)
+                check_finite_positive(d_name, Darr)
                 rel = np.abs(Carr / (FLOPS_PER_PARAM_TOKEN * Narr * Darr) - 1.0)
                 bad = np.flatnonzero(rel > COMPUTE_TOLERANCE)
                 if bad.size:

@@ -53,8 +53,7 @@ def example(*, seed: int = 0, noise: float = 0.01, budgets: int = 9, sizes_per_b
     >>> data.n, f"{data.C.min():.2g}", f"{data.C.max():.2g}"
     (180, '6e+18', '3e+21')
     """
-    from bayescale.frontier import chinchilla_frontier
-    from bayescale.laws import chinchilla_loss
+    from bayescale.model.chinchilla import chinchilla_frontier, chinchilla_loss
 
     rng = np.random.default_rng(seed)
     C = np.geomspace(6e18, 3e21, budgets)

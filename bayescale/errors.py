@@ -32,6 +32,7 @@ __all__ = [
     "LawCapabilityError",
     "BayescaleWarning",
     "ParetoKWarning",
+    "DeviceWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
@@ -143,3 +144,7 @@ class DataWarning(BayescaleWarning):
 
 class ParetoKWarning(BayescaleWarning):
     """PSIS-LOO is unreliable for some points (Pareto k above ArviZ's threshold)."""
+
+
+class DeviceWarning(BayescaleWarning):
+    """bayescale could not give JAX one CPU device per core (JAX was started first); fits run slower."""

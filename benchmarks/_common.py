@@ -111,7 +111,7 @@ def synthetic(n: int, seed: int = 0):
 
 def ess_rhat(draws: dict) -> tuple[float, float]:
     """Min bulk ESS and max R-hat over the law's parameters, from ``{name: (chain, draw)}`` arrays (ArviZ)."""
-    from bayescale import _idata
+    from bayescale.posterior import idata as _idata
 
     ess, rhat = _idata.ess_rhat_arrays({k: np.asarray(draws[k], dtype=np.float64) for k in LAW_PARAMS})
     return float(min(ess.values())), float(max(rhat.values()))

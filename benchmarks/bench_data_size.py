@@ -24,13 +24,10 @@ def gradient_time(data, repeats: int) -> float:
     from numpyro.infer.util import initialize_model
 
     import bayescale as bs
-    from bayescale.fit import _model_of, default_priors
-    from bayescale.likelihoods import get_likelihood
-    from bayescale.model import model_args
 
-    model, _ = _model_of(bs.CHINCHILLA, default_priors(), get_likelihood("student_t"))
-    args = model_args(bs.CHINCHILLA, data.N, data.D, data.loss)
-    info = initialize_model(jax.random.PRNGKey(0), model, model_args=args, dynamic_args=True)
+    spec = bs.ScalingModel()
+    args, _ = spec.args(data)
+    info = initialize_model(jax.random.PRNGKey(0), spec.program(), model_args=args, dynamic_args=True)
     z0, unravel = ravel_pytree(info.param_info.z)
     vg = jax.jit(jax.value_and_grad(lambda z, a: info.potential_fn(*a)(unravel(z))))
     jax.block_until_ready(vg(z0, args))

@@ -72,7 +72,7 @@ def _summary(draws: dict, n_steps: np.ndarray, warm_steps: float, n_div: int, sa
 def child_bayescale(data, cfg) -> dict:
     t0 = time.perf_counter()
     import bayescale as bs
-    from bayescale.sampling import TRACE_COUNTS
+    from bayescale.inference.nuts import TRACE_COUNTS
 
     t_import = time.perf_counter() - t0
     data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
@@ -209,15 +209,12 @@ def child_blackjax(data, cfg) -> dict:
     from numpyro.infer.util import initialize_model
 
     import bayescale as bs
-    from bayescale.fit import _model_of, default_priors
-    from bayescale.likelihoods import get_likelihood
-    from bayescale.model import model_args
 
     t_import = time.perf_counter() - t0
     data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
-    law = bs.CHINCHILLA
-    model, _ = _model_of(law, default_priors(), get_likelihood("student_t"))
-    args = model_args(law, data.N, data.D, data.loss)
+    spec = bs.ScalingModel()
+    model = spec.program()
+    args, _ = spec.args(data)
 
     def build():
         info = initialize_model(jax.random.PRNGKey(0), model, model_args=args)

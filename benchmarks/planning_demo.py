@@ -26,8 +26,8 @@ import time
 import numpy as np
 
 import bayescale as bs
-from bayescale.decisions import law_params
-from bayescale.planning import target_log_n_opt
+from bayescale.analyses.decisions import law_params
+from bayescale.analyses.planning import target_log_n_opt
 
 TARGET_C = 1e24
 BUDGETS, SIZES = 4, 5

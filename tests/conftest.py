@@ -50,3 +50,8 @@ def normal_fit(example_data):
 @pytest.fixture(scope="session")
 def huber_fit(example_data):
     return bs.fit(example_data, likelihood="huber", seed=0, **FAST)
+
+
+@pytest.fixture(scope="session")
+def learned_df_fit(example_data):
+    return bs.fit(example_data, likelihood=bs.Likelihood("student_t", df="learn"), seed=0, **FAST)

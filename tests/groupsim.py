@@ -3,7 +3,7 @@
 import numpy as np
 
 import bayescale as bs
-from bayescale.frontier import chinchilla_frontier
+from bayescale.model.laws import chinchilla_frontier
 
 #: Population medians and log-scale spreads the groups are drawn from.
 POPULATION = dict(E=1.8, A=480.0, B=2100.0, alpha=0.34, beta=0.37)

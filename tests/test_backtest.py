@@ -10,8 +10,8 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale import cli, errors
-from bayescale.backtest import crps_from_draws
-from bayescale.sampling import TRACE_COUNTS
+from bayescale.analyses.backtest import crps_from_draws
+from bayescale.inference.nuts import TRACE_COUNTS
 
 from conftest import FAST
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale import _idata, errors
-from bayescale.sampling import TRACE_COUNTS
+from bayescale import errors
+from bayescale.posterior import idata as _idata
+from bayescale.inference.nuts import TRACE_COUNTS
 
 from conftest import FAST
 

@@ -10,8 +10,8 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.calibration import _simulate, clopper_pearson
-from bayescale.sampling import TRACE_COUNTS
+from bayescale.analyses.calibration import _simulate, clopper_pearson
+from bayescale.inference.nuts import TRACE_COUNTS
 
 from conftest import FAST
 
@@ -28,9 +28,9 @@ def test_clopper_pearson_matches_scipy():
 
 def test_simulation_is_the_model(example_data):
     """Prior draws follow the priors; at a fixed truth, log losses scatter around the law with scale sigma."""
-    law, lik = bs.CHINCHILLA, bs.Likelihood()
-    priors = bs.default_priors()
-    sim = _simulate(law, priors, lik, example_data.N, example_data.D, None, 4000, seed=0)
+    model = bs.ScalingModel()
+    law = model.law
+    sim = _simulate(model, example_data, None, 4000, seed=0)
     # alpha ~ LogNormal(-1.2, 0.75): the mean of log alpha has MC sd 0.75/sqrt(4000) = 0.012; allow 4 sd.
     assert np.mean(np.log(sim["alpha"])) == pytest.approx(-1.2, abs=0.05)
     assert np.std(np.log(sim["alpha"])) == pytest.approx(0.75, rel=0.05)
@@ -41,17 +41,17 @@ def test_simulation_is_the_model(example_data):
     ok = np.isfinite(sim["A"])
     assert ok.mean() > 0.99
     np.testing.assert_allclose(np.log(sim["A"][ok]), np.log(sim["A_ref"][ok]) + sim["alpha"][ok] * logN0, rtol=1e-4)
-    from bayescale.calibration import _natural_and_frontier
+    from bayescale.analyses.calibration import _natural_and_frontier
 
     ref = law.reference(example_data.N, example_data.D)
-    full = _natural_and_frontier(law, {k: sim[k] for k in law.sampled_names}, ref, [1e22])
+    full = _natural_and_frontier(model, {k: sim[k] for k in law.sampled_names}, ref, [1e22])
     assert np.all(np.isfinite(full["A"])) and np.all(np.isfinite(np.log(full["_front"]["N_opt"])))
     np.testing.assert_allclose(np.log(full["A"]), np.log(sim["A_ref"]) + sim["alpha"] * logN0, rtol=1e-6)
 
-    from bayescale.calibration import _sampled_truth
+    from bayescale.analyses.calibration import _sampled_truth
 
-    fixed = _sampled_truth(law, TRUTH, law.reference(example_data.N, example_data.D), "sigma")
-    sim = _simulate(law, priors, lik, example_data.N, example_data.D, fixed, 200, seed=0)
+    fixed = _sampled_truth(model, TRUTH, law.reference(example_data.N, example_data.D))
+    sim = _simulate(model, example_data, fixed, 200, seed=0)
     np.testing.assert_allclose(sim["A"], TRUTH["A"], rtol=1e-4)
     clean = np.log(np.asarray(bs.chinchilla_loss(bs.datasets.EXAMPLE_TRUTH, example_data.N, example_data.D)))
     resid = sim["log_loss"] - clean

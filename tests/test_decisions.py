@@ -6,13 +6,8 @@ from scipy.optimize import brentq, minimize_scalar
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.decisions import (
-    compute_for_loss_draws,
-    inference_optimal_draws,
-    isoflop_draws,
-    law_params,
-    quantiles,
-)
+from bayescale.analyses.allocation import inference_optimal_draws
+from bayescale.analyses.decisions import compute_for_loss_draws, isoflop_draws, law_params, quantiles
 
 PARAMS = [
     dict(E=1.817, A=477.8, B=2143.0, alpha=0.347, beta=0.367),

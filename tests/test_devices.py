@@ -3,8 +3,8 @@
 import numpyro
 import pytest
 
-from bayescale import _devices
-from bayescale.errors import ConfigError
+from bayescale.errors import ConfigError, DeviceWarning
+from bayescale.inference import devices as _devices
 
 
 @pytest.fixture
@@ -13,6 +13,7 @@ def asked(monkeypatch):
     monkeypatch.setattr(numpyro, "set_host_device_count", lambda n: calls.append(n))
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv(_devices.HOST_DEVICES_ENV, raising=False)
+    monkeypatch.setattr(_devices, "_backend_started", lambda: False)  # as in a fresh process
     return calls
 
 
@@ -39,3 +40,25 @@ def test_bad_env_value_names_it(asked, monkeypatch, bad):
     with pytest.raises(ConfigError, match=_devices.HOST_DEVICES_ENV):
         _devices.request_host_devices()
     assert asked == []
+
+
+def test_jax_started_first_is_said_not_silently_ignored(asked, monkeypatch):
+    """Once JAX's backend runs, the request cannot take effect: a DeviceWarning names the fix (failed
+    before: the request was silently dropped)."""
+    import jax
+
+    jax.devices()  # the backend is started in this process
+    monkeypatch.setattr(_devices, "_backend_started", lambda: True)
+    monkeypatch.setattr(_devices, "_cores", lambda: len(jax.devices("cpu")) + 4)
+    with pytest.warns(DeviceWarning, match="xla_force_host_platform_device_count"):
+        assert _devices.request_host_devices() is None
+    assert asked == []
+
+
+def test_jax_started_with_enough_devices_is_quiet(asked, monkeypatch, recwarn):
+    import jax
+
+    monkeypatch.setattr(_devices, "_backend_started", lambda: True)
+    monkeypatch.setattr(_devices, "_cores", lambda: len(jax.devices("cpu")))
+    assert _devices.request_host_devices() is None
+    assert not [w for w in recwarn if issubclass(w.category, DeviceWarning)]

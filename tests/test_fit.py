@@ -5,7 +5,7 @@ import pytest
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.sampling import TRACE_COUNTS
+from bayescale.inference.nuts import TRACE_COUNTS
 
 from conftest import FAST
 
@@ -169,7 +169,7 @@ def test_load_errors(tmp_path, example_fit):
     with pytest.raises(errors.FileFormatError, match="truncated or corrupt"):
         bs.load(tmp_path / "cut.nc")
     foreign = tmp_path / "foreign.nc"
-    bs._idata.az.from_dict(posterior={"x": np.zeros((1, 5))}).to_netcdf(str(foreign))
+    bs.posterior.idata.az.from_dict(posterior={"x": np.zeros((1, 5))}).to_netcdf(str(foreign))
     with pytest.raises(errors.FileFormatError, match="not a bayescale fit"):
         bs.load(foreign)
 
@@ -224,7 +224,7 @@ def test_prior_predictive_uses_the_fit_model(example_data):
 
 
 def test_progress_bar_ticks_and_does_not_change_draws(example_data, example_fit, monkeypatch):
-    from bayescale import _progress
+    from bayescale.inference import progress as _progress
 
     ticks = []
     monkeypatch.setattr(_progress, "_tick", lambda steps: ticks.append(int(steps)))

@@ -21,11 +21,22 @@ def test_pooling_validation(example_data):
         bs.fit(example_data, pooling="partial")
     grouped = bs.ScalingData.from_arrays(N=example_data.N, D=example_data.D, loss=example_data.loss,
                                          group=np.arange(example_data.n) % 2)
-    with pytest.raises(errors.LawCapabilityError, match="chinchilla"):
-        bs.fit(grouped, law="kaplan", pooling="partial")
-    with pytest.raises(errors.PriorError, match="LogNormal"):
-        bs.fit(grouped, pooling="partial", priors={"alpha": bs.Prior("Gamma", concentration=2.0, rate=6.0)})
-    assert "tau_alpha" in bs.hierarchical.hierarchical_priors(bs.CHINCHILLA, "partial")
+    assert "tau_alpha" in bs.pooling.PartialPooling().priors(bs.CHINCHILLA)
+
+
+def test_partial_pooling_works_for_any_law_and_prior(example_data):
+    """Pooling is not tied to the Chinchilla object (failed before: LawCapabilityError for 'kaplan',
+    PriorError for a non-LogNormal prior): each parameter is pooled on its unconstrained scale."""
+    grouped = bs.ScalingData.from_arrays(N=example_data.N, D=example_data.D, loss=example_data.loss,
+                                         group=np.arange(example_data.n) % 2)
+    kaplan = bs.prior_predictive(grouped, law="kaplan", pooling="partial", num_samples=50, seed=0)
+    f_N = np.asarray(kaplan.prior["f_N"])  # Beta prior: pooled on the logit scale, stays in (0, 1)
+    assert f_N.shape == (1, 50, 2) and np.all((f_N > 0) & (f_N < 1))
+    assert {"mu_f_N", "tau_f_N", "z_L_ref"} <= set(kaplan.prior.data_vars)
+    gamma = bs.prior_predictive(grouped, pooling="partial", num_samples=2000, seed=0,
+                                priors={"alpha": bs.Prior("Gamma", concentration=2.0, rate=6.0)})
+    # mu_alpha is the Gamma prior pushed to log scale: exp(mu_alpha) ~ Gamma(2, 6), mean 1/3; MC sd 0.005.
+    assert np.mean(np.exp(np.asarray(gamma.prior["mu_alpha"]))) == pytest.approx(1 / 3, abs=0.02)
 
 
 @pytest.fixture(scope="module")

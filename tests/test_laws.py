@@ -6,8 +6,9 @@ import pytest
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.frontier import chinchilla_frontier, numerical_frontier
-from bayescale.laws import CHINCHILLA, KAPLAN
+from bayescale.model.laws import chinchilla_frontier
+from bayescale.model.frontier import numerical_frontier
+from bayescale.model.laws import CHINCHILLA, KAPLAN
 
 from conftest import FAST
 from lawsim import TRUTH, simulate

@@ -7,7 +7,7 @@ from scipy import integrate, stats
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.likelihoods import HuberLogResidual, huber_normaliser
+from bayescale.model.huber import HuberLogResidual, huber_normaliser
 
 
 @pytest.mark.parametrize("delta", [1e-3, 0.1, 1.345])
@@ -97,9 +97,8 @@ def test_huber_fit_is_epochs_fit(huber_fit, tmp_path):
     assert table.pred_lower[0] < table.loss_median[0] < table.pred_upper[0]
 
 
-def test_learned_df(example_data, tmp_path):
-    fit = bs.fit(example_data, likelihood=bs.Likelihood("student_t", df="learn"), seed=0,
-                 num_chains=4, num_warmup=500, num_samples=500)
+def test_learned_df(learned_df_fit, tmp_path):
+    fit = learned_df_fit
     assert "df" in fit.summary().index
     assert fit.idata.posterior["df"].shape == (4, 500)
     # The example's noise is Student-t with 5 df: the posterior of df puts most mass on small values.
@@ -135,7 +134,7 @@ def test_standard_noise_has_the_likelihoods_law(likelihood, law):
 
 
 def test_predictive_draws_location_scale_and_learned_df():
-    from bayescale.likelihoods import predictive_draws
+    from bayescale.model.likelihoods import predictive_draws
 
     loc = np.full((2, 5000, 3), 1.5)
     scale = np.full((2, 5000), 0.1)  # per draw, no run axis: broadcast over runs

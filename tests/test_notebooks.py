@@ -30,3 +30,13 @@ def test_notebook_executes(path, monkeypatch):
     client.execute()  # raises CellExecutionError, naming the cell, when any cell fails
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.slow
+def test_throughput_notebook_runs_from_the_repository_root(monkeypatch):
+    """Notebook 05 reads benchmarks/results: from notebooks/ (above) and from the root alike."""
+    path = next(p for p in NOTEBOOKS if "throughput" in p.stem)
+    monkeypatch.setenv("BAYESCALE_FAST", "1")
+    nb = nbformat.read(path, as_version=4)
+    root = path.parent.parent
+    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()

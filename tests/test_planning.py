@@ -6,8 +6,8 @@ import pytest
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.decisions import law_params
-from bayescale.planning import candidate_grid, target_log_n_opt
+from bayescale.analyses.decisions import law_params
+from bayescale.analyses.planning import candidate_grid, target_log_n_opt
 
 
 @pytest.fixture(scope="module")

@@ -92,7 +92,9 @@ def test_plot_tokens_per_param(example_fit):
 
 def test_plot_isoflop(example_fit):
     ax = plots.plot_isoflop(example_fit, ax=new_ax())
-    budgets = plots._data_budgets(example_fit)
+    from bayescale.plots.frontier import _data_budgets
+
+    budgets = _data_budgets(example_fit)
     assert budgets is not None and len(budgets) == 9  # the example's IsoFLOP design
     assert len(ax.containers) == 9 and len(bands_of(ax)) == 18
     # Each diamond sits at the posterior-median argmin, its bar spans the 90% interval.

@@ -319,17 +319,17 @@ def test_save_load_keeps_everything(example_fit, tmp_path):
             np.testing.assert_array_equal(np.asarray(a[var]), np.asarray(b[var]), err_msg=f"{group}/{var}")
     assert back.idata.sample_stats.attrs["warmup_divergences"] == example_fit.idata.sample_stats.attrs[
         "warmup_divergences"]
-    meta = bs._idata.meta_of(back.idata)
+    meta = bs.posterior.idata.meta_of(back.idata)
     assert meta["bayescale_version"] == bs.__version__ and meta["law"] == "chinchilla"
     assert back.law is bs.CHINCHILLA and back.likelihood == example_fit.likelihood
     assert back.priors == example_fit.priors and back.config == example_fit.config
 
 
 def _tamper(path, out, edit):
-    idata = bs._idata.read(path)
-    meta = json.loads(idata.posterior.attrs[bs._idata.META_KEY])
-    idata.posterior.attrs[bs._idata.META_KEY] = edit(meta)
-    bs._idata.write(idata, out)
+    idata = bs.posterior.idata.read(path)
+    meta = json.loads(idata.posterior.attrs[bs.posterior.idata.META_KEY])
+    idata.posterior.attrs[bs.posterior.idata.META_KEY] = edit(meta)
+    bs.posterior.idata.write(idata, out)
 
 
 def test_load_rejects_incompatible_and_broken_files(example_fit, tmp_path):

@@ -2,7 +2,7 @@
 
 Every fit stores the pointwise log-likelihood of its observations, so
 :func:`compare` works on fresh fits and on fits read back with :func:`bayescale.load`.
-The numbers come from ArviZ (``az.loo``, ``az.compare``) through ``bayescale._idata``.
+The numbers come from ArviZ (``az.loo``, ``az.compare``) through ``bayescale.posterior.idata``.
 """
 
 from __future__ import annotations
@@ -12,21 +12,18 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from bayescale import _idata
 from bayescale.errors import ComparisonError, ParetoKWarning
+from bayescale.posterior import idata as _idata
+from bayescale.posterior.result import ScalingFit
 
 __all__ = ["compare", "loo"]
 
 
 def _label(fit) -> str:
-    lik = fit.likelihood.kind + ("(df=learn)" if fit.likelihood.learns_df else "")
-    pooling = getattr(fit, "pooling", None)
-    return f"{fit.law.name}/{lik}" + (f"/{pooling}" if pooling and pooling != "complete" else "")
+    return fit.model.label
 
 
 def _named(fits) -> dict:
-    from bayescale.result import ScalingFit
-
     if isinstance(fits, Mapping):
         named = dict(fits)
     elif isinstance(fits, Sequence) and not isinstance(fits, str):

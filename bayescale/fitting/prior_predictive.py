@@ -8,23 +8,26 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
-from bayescale import _idata
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
-from bayescale.laws import Law, get_law
-from bayescale.likelihoods import Likelihood, get_likelihood
-from bayescale.model import OBS, make_model, model_args
-from bayescale.priors import Prior
+from bayescale.model.law import Law
+from bayescale.model.likelihoods import Likelihood
+from bayescale.model.priors import Prior
+from bayescale.model.program import OBS
+from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.posterior import idata as _idata
 
 __all__ = ["prior_predictive"]
 
 
 def prior_predictive(
     data: ScalingData,
-    law: str | Law = "chinchilla",
+    law: str | Law | None = None,
     *,
-    likelihood: str | Likelihood = "student_t",
+    model: ScalingModel | None = None,
+    likelihood: str | Likelihood | None = None,
     priors: Mapping[str, Prior] | None = None,
+    pooling: str | None = None,
     num_samples: int = 500,
     seed: int = 0,
 ):
@@ -48,19 +51,15 @@ def prior_predictive(
     >>> bool(np.median(pp.prior["alpha"]) < 0.4)
     True
     """
-    from bayescale.fit import resolve_priors
-
     if not isinstance(data, ScalingData):
         raise ConfigError(f"data must be a bayescale.ScalingData, got {type(data).__name__}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
-    law = get_law(law)
-    likelihood = get_likelihood(likelihood)
-    all_priors = resolve_priors(law, likelihood, priors)
-    ref = law.reference(data.N, data.D, data.U)
-    model = make_model(law, all_priors, likelihood)
-    args = model_args(law, data.N, data.D, None, ref, U=data.U)
-    draws = Predictive(model, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), *args)
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling)
+    model.check_data(data)
+    args, labels = model.args(data, observed=False)
+    program = model.program(None if labels is None else len(labels))
+    draws = Predictive(program, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), *args)
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}
     prior = {k: v for k, v in draws.items() if k != OBS}
     return _idata.az.from_dict(

@@ -1,4 +1,4 @@
-"""Compiled NUTS: one XLA program per (model, settings, data shape), reused.
+"""Compiled NUTS: one XLA program per (model, settings, data shape), reused. Knows no scaling law.
 
 The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) with its
 windowed step-size and mass-matrix adaptation. What this module adds is the
@@ -16,37 +16,34 @@ driver around it, written so the whole fit is one jitted function of the data:
    leapfrog steps per draw on Epoch's data);
 3. warmup and sampling run as one ``lax.scan`` over NumPyro's ``sample_kernel``
    (one compiled copy of the kernel); on CPU chains are split across host devices
-   (one per core, :mod:`bayescale._devices`) and run in turn on each, on GPU/TPU they
+   (one per core, :mod:`bayescale.inference.devices`) and run in turn on each, on GPU/TPU they
    are vectorised with ``vmap``.
 
 Because data are arguments, a refit of same-shaped data reuses the compiled
 program (:data:`TRACE_COUNTS` counts traces; the tests check it), and the same
 program is mapped over datasets by :func:`bayescale.fit_many`. Compiled programs
-also persist across processes in JAX's compilation cache (:mod:`bayescale.compile_cache`).
+also persist across processes in JAX's compilation cache (:mod:`bayescale.inference.compile_cache`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import sys
 from collections import Counter
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
 from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
-from bayescale._progress import scan_with_progress
-from bayescale.errors import ConfigError
+from bayescale.inference.config import SamplerConfig
+from bayescale.inference.progress import scan_with_progress
+from bayescale.inference.start import laplace_factor, lbfgs
 
-__all__ = ["SamplerConfig", "TRACE_COUNTS", "get_runner", "clear_cache"]
+__all__ = ["TRACE_COUNTS", "get_runner", "clear_cache"]
 
 #: How many times each compiled runner was traced (keyed by cache key). A refit of
 #: same-shaped data must not add to it.
@@ -55,113 +52,9 @@ TRACE_COUNTS: Counter = Counter()
 _RUNNERS: dict[Any, Callable] = {}
 
 
-def _default_progress_bar() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerConfig:
-    """NUTS settings. All keyword-only and validated.
-
-    Parameters
-    ----------
-    num_chains, num_warmup, num_samples : int
-        Chains, warmup iterations and kept draws per chain (default 4 x (1000 + 1000)).
-    target_accept : float
-        Target mean acceptance probability of the step-size adaptation, in (0, 1).
-    max_tree_depth : int
-        NUTS tree depth limit (at most ``2**max_tree_depth`` leapfrog steps per draw).
-    dense_mass : bool
-        Adapt a dense inverse mass matrix (default) or a diagonal one.
-    map_steps : int
-        L-BFGS iterations for each chain's starting point (0 starts from a prior draw).
-    progress_bar : bool or None
-        ``None`` shows one on a terminal and never under CI.
-    whiten : bool
-        Run NUTS in coordinates whitened by each chain's Laplace approximation (default). Off
-        for hierarchical models, whose mode sits at the funnel's neck (group scales near 0) where
-        the Laplace scales are far too small for the bulk (measured: 729 leapfrog steps per
-        draw whitened); they adapt in the raw coordinates, starting from the Laplace covariance.
-    """
-
-    num_chains: int = 4
-    num_warmup: int = 1000
-    num_samples: int = 1000
-    target_accept: float = 0.8
-    max_tree_depth: int = 10
-    dense_mass: bool = True
-    map_steps: int = 100
-    progress_bar: bool | None = None
-    whiten: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("num_chains", "num_samples"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("num_warmup", "map_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
-        if not (isinstance(self.target_accept, (float, int)) and 0.0 < float(self.target_accept) < 1.0):
-            raise ConfigError(f"target_accept must be in (0, 1), e.g. 0.8 or 0.95; got {self.target_accept!r}")
-        if not isinstance(self.max_tree_depth, (int, np.integer)) or not 1 <= self.max_tree_depth <= 15:
-            raise ConfigError(f"max_tree_depth must be an integer in [1, 15], got {self.max_tree_depth!r}")
-        if self.progress_bar is None:
-            object.__setattr__(self, "progress_bar", _default_progress_bar())
-
-    def compile_key(self) -> tuple:
-        return (
-            self.num_chains,
-            self.num_warmup,
-            self.num_samples,
-            float(self.target_accept),
-            self.max_tree_depth,
-            self.dense_mass,
-            self.map_steps,
-            bool(self.progress_bar),
-            self.whiten,
-        )
-
-
 def clear_cache() -> None:
     """Forget every compiled sampler (the next fit compiles again)."""
     _RUNNERS.clear()
-
-
-def _lbfgs(f: Callable, x0: jnp.ndarray, steps: int) -> jnp.ndarray:
-    """Minimise ``f`` from ``x0`` with optax's L-BFGS (zoom line search), ``steps`` iterations."""
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(f)
-
-    def body(carry, _):
-        x, state = carry
-        value, grad = value_and_grad(x, state=state)
-        updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
-        x_new = optax.apply_updates(x, updates)
-        ok = jnp.all(jnp.isfinite(x_new))
-        return (jnp.where(ok, x_new, x), state), None
-
-    (x, _), _ = lax.scan(body, (x0, opt.init(x0)), None, length=steps)
-    return x
-
-
-def _laplace(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
-    """A square root ``L`` of the inverse Hessian of ``f`` at ``x`` (``L L^T = H^-1``), regularised.
-
-    Curvatures are taken in absolute value and floored at 1e-3 (at a kink, as with Huber-like
-    likelihoods, the Hessian can be indefinite; its magnitudes still give sensible scales), and
-    the identity is used where the Hessian is not finite. ``L`` only sets the coordinates NUTS
-    works in (any invertible ``L`` leaves the target unchanged), never the answer.
-    """
-    dim = x.shape[0]
-    hess = jax.hessian(f)(x)
-    hess = 0.5 * (hess + hess.T)
-    eigval, eigvec = jnp.linalg.eigh(hess)
-    ok = jnp.all(jnp.isfinite(eigval)) & jnp.all(jnp.isfinite(eigvec))
-    eigval = jnp.clip(jnp.abs(eigval), 1e-3, None)
-    chol = eigvec / jnp.sqrt(eigval)
-    return jnp.where(ok, chol, jnp.eye(dim, dtype=x.dtype))
 
 
 def _model_structure(model, example_args: tuple):
@@ -221,8 +114,8 @@ def _build_runner(
         z0 = prior_start(k_prior, args)
         dim = z0.shape[0]
         if config.map_steps > 0:
-            z_map = _lbfgs(pe, z0, config.map_steps)
-            chol = _laplace(pe, z_map)
+            z_map = lbfgs(pe, z0, config.map_steps)
+            chol = laplace_factor(pe, z_map)
             u_start = jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
             # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
             # excess far beyond its mean means the quadratic approximation failed).
@@ -274,9 +167,10 @@ def _build_runner(
 
     def finish(z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the
-        location, scale (and ``df``) of its distribution at every draw (the observations are the
-        last model argument). The posterior predictive is drawn from these on the host
-        (:func:`bayescale.likelihoods.predictive_draws`): JAX's Student-t sampler (a gamma
+        location and scale of its distribution at every draw (the observations are the last model
+        argument). The posterior predictive is drawn from these (and any other parameter of the
+        distribution, which is a posterior variable) on the host
+        (:func:`bayescale.model.likelihoods.predictive_draws`): JAX's Student-t sampler (a gamma
         rejection loop) took as long as all of NUTS."""
         constrain = postprocess_fn_gen(*args)
         samples = jax.vmap(jax.vmap(lambda zf: constrain(unravel(zf))))(z)
@@ -289,10 +183,7 @@ def _build_runner(
             loglik = fn.log_prob(site["value"])
             while hasattr(fn, "base_dist"):
                 fn = fn.base_dist
-            params = {"loc": jnp.broadcast_to(fn.loc, loglik.shape), "scale": fn.scale}
-            if hasattr(fn, "df"):
-                params["df"] = fn.df
-            return loglik, params
+            return loglik, {"loc": jnp.broadcast_to(fn.loc, loglik.shape), "scale": fn.scale}
 
         loglik, params = jax.vmap(jax.vmap(observation))(samples)
         return samples, stats, warm, loglik, params
@@ -300,7 +191,7 @@ def _build_runner(
     def run_one(rng_key, args, shard_chains):
         keys = jax.random.split(rng_key, config.num_chains)
         # On CPU chains run one after another on each device (``lax.map``), split across host
-        # devices (bayescale asks for one per core: ``bayescale._devices``). Not ``vmap``: batching
+        # devices (bayescale asks for one per core: ``bayescale.inference.devices``). Not ``vmap``: batching
         # NUTS's while loops tripled tracing and added a third to compile time, and vmapped
         # chains advance in lockstep, each step costing the longest tree of any chain. On GPU and
         # TPU chains are vmapped, which is what their width is for.
@@ -328,7 +219,7 @@ def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool =
     """Map ``f`` over the leading axis of ``xs``, split across the local devices when there are several.
 
     With one device this is ``lax.map`` (sequential) or ``vmap`` (``vectorize=True``).
-    With several (on CPU, one per core: :mod:`bayescale._devices`), the most devices that
+    With several (on CPU, one per core: :mod:`bayescale.inference.devices`), the most devices that
     divide the leading axis each map over their own block (``jax.shard_map``), so
     independent chains or datasets run in parallel on separate cores.
     """

@@ -37,9 +37,10 @@ which needs no weights::
     Var_after = Var(g) - Cov(g, h)**2 / (Var(h) + E[sigma**2] * v)
 
 with ``g`` the target and ``h`` the candidate's log loss across draws and
-``v`` the inverse Fisher information of the unit noise model (1 for a Normal,
-``(df + 3) / (df + 1)`` for a Student-t: one observation informs like a
-Gaussian one of that variance). This
+``v`` the inverse Fisher information of the unit noise model
+(:meth:`~bayescale.Likelihood.gaussian_variance`: 1 for a Normal,
+``(df + 3) / (df + 1)`` for a Student-t, ``~1/delta**2`` for Huber: one observation
+informs like a Gaussian one of that variance). This
 estimate (``linear_reduction``) is reported for every candidate as a
 cross-check. Both are *one-step* estimates: the value of one extra run given the
 current posterior, not of a sequence of runs.
@@ -49,9 +50,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayescale.analyses.decisions import _check_prob, _log_loss, _positive, isoflop_draws, law_params
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
-from bayescale.decisions import _check_prob, _positive, law_params
 from bayescale.errors import ConfigError
+from bayescale.model.chinchilla import CHINCHILLA
+from bayescale.model.law import Law, evaluate64
 
 __all__ = ["CRITERIA", "target_log_n_opt", "candidate_grid", "plan"]
 
@@ -59,25 +62,23 @@ __all__ = ["CRITERIA", "target_log_n_opt", "candidate_grid", "plan"]
 CRITERIA = ("variance", "width")
 
 
-def target_log_n_opt(params, target_compute: float) -> np.ndarray:
-    """``log N_opt(C*)`` per draw (float64 closed form), the default planning target.
+def target_log_n_opt(params, target_compute: float, law: Law = CHINCHILLA) -> np.ndarray:
+    """``log N_opt(C*)`` per draw (float64, from the law's frontier), the default planning target.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from bayescale.planning import target_log_n_opt
+    >>> from bayescale.analyses.planning import target_log_n_opt
     >>> p = dict(E=1.817, A=477.8, B=2143.0, alpha=0.347, beta=0.367)
     >>> round(float(np.exp(target_log_n_opt(p, 5.88e23))[0]) / 1e10, 2)
     7.42
     """
-    a = {k: np.atleast_1d(np.asarray(params[k], dtype=np.float64)) for k in ("A", "B", "alpha", "beta")}
-    s = a["alpha"] + a["beta"]
-    logG = (np.log(a["alpha"] * a["A"]) - np.log(a["beta"] * a["B"])) / s
-    return logG + a["beta"] / s * np.log(float(target_compute) / FLOPS_PER_PARAM_TOKEN)
+    p = {k: np.atleast_1d(np.asarray(params[k], dtype=np.float64)) for k in law.param_names}
+    return np.log(evaluate64(law.frontier, p, np.float64(target_compute))["N_opt"])
 
 
 def candidate_grid(fit, budget: float, *, levels: int = 3, decades: float = 1.0, sizes: int = 9,
-                   span: float = 8.0):
+                   span: float = 8.0, group=None):
     """Candidate runs for a compute budget: IsoFLOP slices at and below it.
 
     ``levels`` compute levels log-spaced from ``budget / 10**decades`` to
@@ -93,15 +94,13 @@ def candidate_grid(fit, budget: float, *, levels: int = 3, decades: float = 1.0,
     Examples
     --------
     >>> import bayescale as bs
-    >>> from bayescale.planning import candidate_grid
+    >>> from bayescale.analyses.planning import candidate_grid
     >>> fit = bs.fit(bs.datasets.example(), seed=0, num_warmup=500, num_samples=500)
     >>> g = candidate_grid(fit, 1e21)
     >>> len(g), float(g.C.max())
     (27, 1e+21)
     """
     import pandas as pd
-
-    from bayescale.decisions import isoflop_draws
 
     b = _positive("budget", budget)
     if b.size != 1:
@@ -111,23 +110,23 @@ def candidate_grid(fit, budget: float, *, levels: int = 3, decades: float = 1.0,
             raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
     if not float(span) >= 1.0 or not float(decades) >= 0.0:
         raise ConfigError(f"span must be >= 1 and decades >= 0, got span={span!r}, decades={decades!r}")
-    p = law_params(fit)
+    p = law_params(fit, group)
     Cs = np.geomspace(float(b[0]) / 10.0 ** float(decades), float(b[0]), levels) if levels > 1 else b
     rows = []
     for c in Cs:
-        n_mid = float(np.median(isoflop_draws(p, c, [1.0])["N_opt"]))
+        n_mid = float(np.median(isoflop_draws(p, c, [1.0], fit.law)["N_opt"]))
         for n in n_mid * np.geomspace(1.0 / span, span, sizes):
             rows.append((n, c / (FLOPS_PER_PARAM_TOKEN * n), c))
     return pd.DataFrame(rows, columns=["N", "D", "C"])
 
 
-def _candidates(fit, candidates, budget):
+def _candidates(fit, candidates, budget, group=None):
     import pandas as pd
 
     if candidates is None:
         if budget is None:
             raise ConfigError("give candidates= (a table with columns N and D) or budget= (FLOPs per run)")
-        return candidate_grid(fit, budget)
+        return candidate_grid(fit, budget, group=group)
     if isinstance(candidates, pd.DataFrame):
         missing = [c for c in ("N", "D") if c not in candidates.columns]
         if missing:
@@ -158,12 +157,6 @@ def _weighted_width(g_sorted: np.ndarray, w_sorted: np.ndarray, prob: float) -> 
     return g_sorted[i_hi] - g_sorted[i_lo]
 
 
-def _noise_logpdf(z: np.ndarray, likelihood) -> np.ndarray:
-    if likelihood.kind == "normal":
-        return -0.5 * z * z
-    return -(likelihood.df + 1.0) / 2.0 * np.log1p(z * z / likelihood.df)
-
-
 def plan(
     fit,
     *,
@@ -175,6 +168,7 @@ def plan(
     num_sims: int = 128,
     min_ess: float | None = None,
     seed: int = 0,
+    group=None,
 ):
     """Rank candidate runs by the expected reduction in uncertainty of ``log N_opt(C*)`` per FLOP.
 
@@ -199,6 +193,8 @@ def plan(
         draws, at least 100).
     seed : int
         Seed of the simulation.
+    group : str, optional
+        For a pooled fit: the group whose next run is planned (``"population"``: a new group).
 
     Returns
     -------
@@ -233,14 +229,16 @@ def plan(
         raise ConfigError(f"num_sims must be an integer >= 2, got {num_sims!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    cand = _candidates(fit, candidates, budget)
+    cand = _candidates(fit, candidates, budget, group)
 
-    p = law_params(fit)
-    sigma = np.asarray(fit.draws(("sigma",))["sigma"], dtype=np.float64)
+    p = law_params(fit, group)
+    lik = fit.likelihood
+    noise = {k: np.asarray(v, dtype=np.float64) for k, v in fit.noise_draws().items()}
+    sigma = noise.pop("sigma")  # what remains: the likelihood's extra sites per draw (a learned df)
     S = sigma.size
     if min_ess is None:
         min_ess = max(100.0, 0.05 * S)
-    g = target_log_n_opt(p, float(tc[0]))
+    g = target_log_n_opt(p, float(tc[0]), fit.law)
     order = np.argsort(g)
     g_sorted = g[order]
 
@@ -255,18 +253,17 @@ def plan(
     rng = np.random.default_rng(seed)
     M = min(num_sims, S)
     src = rng.choice(S, size=M, replace=False)
-    kind = fit.likelihood
-    eps = rng.standard_normal(M) if kind.kind == "normal" else rng.standard_t(kind.df, size=M)
+    eps = lik.standard_noise(rng, (M,), **{k: v[src] for k, v in noise.items()})
     # Inverse Fisher information of the unit noise: the Gaussian-equivalent noise variance.
-    unit_var = 1.0 if kind.kind == "normal" else (kind.df + 3.0) / (kind.df + 1.0)
+    unit_var = np.mean(lik.gaussian_variance(**noise))
 
     cols = {k: [] for k in ("expected_after", "after_se", "ess_median", "ess_min", "linear_after")}
     logsig = np.log(sigma)
     for N, D in zip(cand.N.to_numpy(), cand.D.to_numpy()):
-        h = np.log(p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"])  # (S,)
+        h = _log_loss(fit.law, p, [N], [D])[:, 0]  # (S,)
         y = h[src] + sigma[src] * eps  # (M,)
         z = (y[:, None] - h[None, :]) / sigma[None, :]
-        logw = _noise_logpdf(z, kind) - logsig[None, :]
+        logw = lik.unit_logpdf(z, **{k: v[None, :] for k, v in noise.items()}) - logsig[None, :]
         logw[np.arange(M), src] = -np.inf  # leave-one-out
         logw -= logw.max(axis=1, keepdims=True)
         w = np.exp(logw)

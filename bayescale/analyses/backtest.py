@@ -13,8 +13,8 @@ posterior predictive distribution at the hidden runs with
 - the continuous ranked probability score of the loss in nats (lower is
   better), estimated from the predictive draws (:func:`crps_from_draws`).
 
-Several cutoffs give one table row each. The fits run through :func:`_fit_all`,
-which batches them when the core provides a batched fit.
+Several cutoffs give one table row each. The fits run through :func:`fit_all`,
+which batches same-length datasets into one compiled call.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ import numpy as np
 
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError, CutoffError, DataError
+from bayescale.fitting.batch import fit_many
+from bayescale.fitting.fit import check_seed, fit
+from bayescale.model.spec import ScalingModel, resolve_model
 
-__all__ = ["backtest", "Backtest", "plot_backtest", "crps_from_draws"]
+__all__ = ["backtest", "Backtest", "crps_from_draws", "fit_all", "check_levels"]
 
 #: Points within this relative distance below a cutoff count as at the cutoff (held out),
 #: so that a cutoff equal to an IsoFLOP budget holds out that whole budget despite rounding.
@@ -37,26 +40,24 @@ CUTOFF_RTOL = 1e-6
 _BY = ("C", "N")
 
 
-def _fit_all(datasets: Sequence[ScalingData], **fit_kwargs) -> list:
-    """Fit every dataset with the same settings; the one place backtests and calibration fit.
+def fit_all(datasets: Sequence[ScalingData], model: ScalingModel, **fit_kwargs) -> list:
+    """Fit every dataset with the same model and settings; the one place backtests and calibration fit.
 
-    Uses ``bayescale.fit_many`` (one vectorised compiled call per group of
-    equal-length datasets) when the library provides it, and otherwise loops
+    Same-length datasets of a complete-pooling model go through :func:`bayescale.fit_many`
+    (one compiled call per length); pooled models are fitted one by one with
     :func:`bayescale.fit`, where same-shaped datasets reuse one compiled program.
     """
-    import bayescale as bs
-
     datasets = list(datasets)
-    if hasattr(bs, "fit_many"):
-        out: list = [None] * len(datasets)
-        groups: dict[int, list[int]] = {}
-        for i, d in enumerate(datasets):
-            groups.setdefault(d.n, []).append(i)
-        for idx in groups.values():
-            for i, f in zip(idx, bs.fit_many([datasets[i] for i in idx], **fit_kwargs)):
-                out[i] = f
-        return out
-    return [bs.fit(d, **fit_kwargs) for d in datasets]
+    if model.pooling.grouped:
+        return [fit(d, model=model, **fit_kwargs) for d in datasets]
+    out: list = [None] * len(datasets)
+    groups: dict[int, list[int]] = {}
+    for i, d in enumerate(datasets):
+        groups.setdefault(d.n, []).append(i)
+    for idx in groups.values():
+        for i, f in zip(idx, fit_many([datasets[i] for i in idx], model=model, **fit_kwargs)):
+            out[i] = f
+    return out
 
 
 def crps_from_draws(draws: Any, y: Any) -> np.ndarray:
@@ -83,7 +84,7 @@ def crps_from_draws(draws: Any, y: Any) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> from bayescale.backtest import crps_from_draws
+    >>> from bayescale.analyses.backtest import crps_from_draws
     >>> x = np.random.default_rng(0).standard_normal(200_000)
     >>> round(float(crps_from_draws(x, 0.0)), 3)   # closed form: (sqrt(2) - 1) / sqrt(pi) = 0.234
     0.234
@@ -106,7 +107,7 @@ def _level_name(level: float) -> str:
     return f"coverage_{pct:g}"
 
 
-def _check_levels(levels) -> tuple[float, ...]:
+def check_levels(levels) -> tuple[float, ...]:
     try:
         levels = tuple(float(v) for v in np.atleast_1d(levels))
     except (TypeError, ValueError):
@@ -176,7 +177,9 @@ class Backtest:
     levels: tuple
 
     def plot(self, ax=None, level: float | None = None):
-        """See :func:`plot_backtest`."""
+        """See :func:`bayescale.plots.plot_backtest`."""
+        from bayescale.plots.backtest import plot_backtest
+
         return plot_backtest(self, ax=ax, level=level)
 
     def __repr__(self) -> str:
@@ -187,11 +190,13 @@ def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict
     import jax.numpy as jnp
 
     y = test.loss
-    pred = fit.predict_draws(N=test.N, D=test.D, noise=True, seed=seed)
-    mu = np.log(fit.predict_draws(N=test.N, D=test.D))  # law-only log loss, (S, m)
-    sigma = fit.draws(("sigma",))["sigma"][:, None]
+    cov = {c: getattr(test, c) for c in ("N", "D", "U") if getattr(test, c) is not None}
+    pred = fit.predict_draws(**cov, noise=True, seed=seed)
+    mu = np.log(fit.predict_draws(**cov))  # law-only log loss, (S, m)
+    noise = {k: jnp.asarray(v)[:, None] for k, v in fit.noise_draws().items()}
+    sigma = noise.pop("sigma")
     # Log density of each held-out log loss under every draw, averaged over draws in log space.
-    logp = np.asarray(fit.likelihood.dist(jnp.asarray(mu), jnp.asarray(sigma)).log_prob(jnp.log(jnp.asarray(y))),
+    logp = np.asarray(fit.likelihood.dist(jnp.asarray(mu), sigma, **noise).log_prob(jnp.log(jnp.asarray(y))),
                       dtype=np.float64)
     lpd = np.logaddexp.reduce(logp, axis=0) - np.log(logp.shape[0])
     med = np.median(pred, axis=0)
@@ -217,6 +222,11 @@ def backtest(
     *,
     by: str = "C",
     levels: Sequence[float] = (0.5, 0.9),
+    model: ScalingModel | None = None,
+    law=None,
+    likelihood=None,
+    priors=None,
+    pooling=None,
     **fit_kwargs,
 ) -> Backtest:
     """Fit on the runs below each cutoff and score the forecasts of the held-out larger runs.
@@ -234,9 +244,11 @@ def backtest(
         The column the cutoff applies to.
     levels : sequence of float
         Central predictive interval probabilities whose coverage is reported.
+    model, law, likelihood, priors, pooling
+        The model fitted at every cutoff, as in :func:`bayescale.fit`.
     **fit_kwargs
-        Passed to :func:`bayescale.fit` (``law``, ``likelihood``, ``priors``,
-        ``seed``, ``num_warmup``, ...). The predictive noise draws use ``seed``.
+        Sampler settings passed to :func:`bayescale.fit` (``seed``, ``num_warmup``,
+        ...). The predictive noise draws use ``seed``.
 
     Returns
     -------
@@ -262,17 +274,15 @@ def backtest(
     """
     import pandas as pd
 
-    from bayescale.fit import _check_seed
-    from bayescale.laws import get_law
-
     if not isinstance(data, ScalingData):
         raise ConfigError(
             f"data must be a bayescale.ScalingData, got {type(data).__name__}; build one with "
             "ScalingData.from_frame(df, N=..., D=..., loss=...)"
         )
-    levels = _check_levels(levels)
-    seed = _check_seed(fit_kwargs.get("seed", 0))
-    law = get_law(fit_kwargs.get("law", "chinchilla"))
+    levels = check_levels(levels)
+    seed = check_seed(fit_kwargs.get("seed", 0))
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling, data=data)
+    law = model.law
     splits = _check_cutoffs(data, cutoff, by, min_train=law.n_params + 2)
     trains = [data.subset(mask) for _, mask in splits]
     for c, t in zip((c for c, _ in splits), trains):
@@ -280,7 +290,7 @@ def backtest(
             t.require(n_params=law.n_params, covariates=law.covariates)
         except DataError as err:
             raise CutoffError(f"cutoff {by}={c:.4g}: the training runs below it cannot be fitted: {err}") from None
-    fits = _fit_all(trains, **fit_kwargs)
+    fits = fit_all(trains, model, **fit_kwargs)
 
     rows, points = [], []
     for (c, mask), train, fit in zip(splits, trains, fits):
@@ -305,50 +315,3 @@ def backtest(
         rows.append(row)
     table = pd.DataFrame(rows).set_index("cutoff")
     return Backtest(table=table, points=pd.concat(points, ignore_index=True), fits=fits, by=by, levels=levels)
-
-
-def plot_backtest(result: Backtest, ax=None, level: float | None = None):
-    """Relative forecast error of every held-out run against its compute, one colour per cutoff.
-
-    Each point is ``(predictive median - loss) / loss`` with error bars spanning
-    the central predictive interval at ``level`` (default: the widest level of
-    the backtest), on the same relative scale. A calibrated forecast crosses 0
-    about ``level`` of the time. Needs matplotlib (``pip install bayescale[plot]``).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-
-    Examples
-    --------
-    >>> import bayescale as bs
-    >>> bt = bs.backtest(bs.datasets.example(), cutoff=1e21, seed=0, num_warmup=500, num_samples=500)
-    >>> ax = bt.plot()
-    >>> ax.get_xscale()
-    'log'
-    """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - exercised only without matplotlib
-        raise ConfigError("plotting needs matplotlib: pip install 'bayescale[plot]'") from None
-    level = max(result.levels) if level is None else float(level)
-    if level not in result.levels:
-        raise ConfigError(f"level {level!r} was not scored; the backtest has levels {list(result.levels)}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
-    pts = result.points
-    x = pts["C"] if result.by == "C" else pts["N"]
-    lo, hi = pts[f"lower_{100 * level:g}"], pts[f"upper_{100 * level:g}"]
-    for c in result.table.index:
-        sel = pts["cutoff"] == c
-        y = np.asarray(pts.loc[sel, "rel_error"])
-        med = np.asarray(pts.loc[sel, "pred_median"])
-        obs = np.asarray(pts.loc[sel, "loss"])
-        yerr = np.vstack([(med - np.asarray(lo[sel])) / obs, (np.asarray(hi[sel]) - med) / obs])
-        ax.errorbar(np.asarray(x[sel]), y, yerr=yerr, fmt="o", ms=3, capsize=2, label=f"cutoff {c:.3g}")
-    ax.axhline(0.0, color="0.3", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("training compute C (FLOPs)" if result.by == "C" else "parameters N")
-    ax.set_ylabel(f"(median - loss) / loss, {level:.0%} interval")
-    ax.legend(fontsize="small")
-    return ax

@@ -30,9 +30,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from bayescale.backtest import _fit_all
+from bayescale.analyses.backtest import check_levels, fit_all
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError, ConvergenceWarning
+from bayescale.fitting.fit import check_seed
+from bayescale.model.law import evaluate64
+from bayescale.model.program import OBS
+from bayescale.model.spec import ScalingModel, resolve_model
 
 __all__ = ["calibration", "Calibration", "clopper_pearson"]
 
@@ -45,7 +49,7 @@ def clopper_pearson(hits, n, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray
 
     Examples
     --------
-    >>> from bayescale.calibration import clopper_pearson
+    >>> from bayescale.analyses.calibration import clopper_pearson
     >>> lo, hi = clopper_pearson(90, 100)
     >>> round(float(lo), 3), round(float(hi), 3)
     (0.824, 0.951)
@@ -91,6 +95,7 @@ class Calibration:
     budgets: np.ndarray
     M: int
     rank_draws: int
+    model: ScalingModel | None = None
 
     def __repr__(self) -> str:
         wide = self.coverage.pivot(index="quantity", columns="level", values="coverage")
@@ -122,31 +127,33 @@ def _design(design) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _sampled_truth(law, truth: Mapping[str, float], ref: Mapping[str, float], noise: str) -> dict[str, float]:
-    """Fixed true parameters in the law's sampled parametrisation, plus the noise scale."""
+def _sampled_truth(model: ScalingModel, truth: Mapping[str, float], ref: Mapping[str, float]) -> dict[str, float]:
+    """Fixed true parameters in the law's sampled parametrisation, plus the noise parameters."""
+    law = model.law
     truth = {k: float(v) for k, v in truth.items()}
-    if noise not in truth:
-        raise ConfigError(f"truth must give the noise scale {noise!r} (e.g. {noise}=0.01) as well as the law's parameters")
-    out = {noise: truth[noise]}
+    missing_noise = [k for k in model.noise_sites if k not in truth]
+    if missing_noise:
+        raise ConfigError(f"truth must give the noise scale 'sigma' (e.g. sigma=0.01) and any other noise "
+                          f"parameter {list(model.noise_sites)} as well as the law's parameters; missing {missing_noise}")
+    out = {k: truth[k] for k in model.noise_sites}
     if all(n in truth for n in law.sampled_names):
         out.update({n: truth[n] for n in law.sampled_names})
-    elif law.name == "chinchilla" and all(n in truth for n in law.param_names):
-        out.update({n: truth[n] for n in ("E", "alpha", "beta")})
-        out["A_ref"] = float(np.exp(np.log(truth["A"]) - truth["alpha"] * ref["logN0"]))
-        out["B_ref"] = float(np.exp(np.log(truth["B"]) - truth["beta"] * ref["logD0"]))
+    elif law.to_sampled is not None and all(n in truth for n in law.param_names):
+        out.update({k: float(v) for k, v in evaluate64(law.to_sampled, {n: np.float64(truth[n]) for n in law.param_names},
+                                                      ref).items()})
     else:
         raise ConfigError(
             f"truth must give every parameter of law {law.name!r}: {list(law.param_names)} (or the sampled "
-            f"{list(law.sampled_names)}) and {noise!r}; got {sorted(truth)}"
+            f"{list(law.sampled_names)}) and {list(model.noise_sites)}; got {sorted(truth)}"
         )
-    bad = [k for k, v in out.items() if not np.isfinite(v) or (k in law.positive | {noise} and v <= 0)]
+    bad = [k for k, v in out.items() if not np.isfinite(v) or (k in law.positive | set(model.noise_sites) and v <= 0)]
     if bad:
         raise ConfigError(f"true parameter(s) {bad} must be finite and positive; got {truth}")
     return out
 
 
-def _simulate(law, priors, likelihood, N, D, fixed: Mapping[str, float] | None, M: int, seed: int) -> dict:
-    """``M`` datasets from exactly the fitted model (NumPyro's ``Predictive`` on :mod:`bayescale.model`).
+def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, float] | None, M: int, seed: int) -> dict:
+    """``M`` datasets from exactly the fitted model (NumPyro's ``Predictive`` on its program).
 
     With ``fixed=None`` every site, parameters included, is drawn from the prior;
     otherwise the sampled parameters are held at ``fixed`` and only the
@@ -157,35 +164,32 @@ def _simulate(law, priors, likelihood, N, D, fixed: Mapping[str, float] | None, 
     import jax.numpy as jnp
     from numpyro.infer import Predictive
 
-    from bayescale.model import make_model, model_args
-
-    model = make_model(law, priors, likelihood)
-    args = model_args(law, N, D, None, law.reference(N, D))
+    args, _ = model.args(design, observed=False)
+    program = model.program()
     key = jax.random.PRNGKey(seed)
     if fixed is None:
-        sim = Predictive(model, num_samples=M)(key, *args)
+        sim = Predictive(program, num_samples=M)(key, *args)
     else:
         tiled = {k: jnp.full((M,), v, dtype=jnp.float32) for k, v in fixed.items()}
-        sim = {**tiled, **Predictive(model, posterior_samples=tiled)(key, *args)}
+        sim = {**tiled, **Predictive(program, posterior_samples=tiled)(key, *args)}
     return {k: np.asarray(v, dtype=np.float64) for k, v in sim.items()}
 
 
-def _natural_and_frontier(law, sampled: Mapping[str, np.ndarray], ref: Mapping[str, float], budgets) -> dict:
+def _natural_and_frontier(model: ScalingModel, sampled: Mapping[str, np.ndarray], ref: Mapping[str, float],
+                          budgets) -> dict:
     """Natural parameters and frontier from sampled ones, in float64.
 
     The sampler works in float32, where ``A = A_ref * N0**alpha`` overflows for
     large prior draws of ``alpha``; here it is recomputed in double precision.
     """
-    import jax
+    law = model.law
 
-    from bayescale.frontier import chinchilla_frontier
+    def natural_and_front(s64):
+        nat = {**{k: s64[k] for k in law.param_names if k in s64}, **law.derived(s64, ref)}
+        return nat, law.frontier(nat, budgets)
 
-    with jax.enable_x64(True):
-        s64 = {k: np.asarray(v, dtype=np.float64) for k, v in sampled.items()}
-        nat = {**{k: s64[k] for k in law.param_names if k in s64},
-               **{k: np.asarray(v, dtype=np.float64) for k, v in law.derived(s64, ref).items()}}
-        front = chinchilla_frontier(nat, np.asarray(budgets, dtype=np.float64))
-        front = {k: np.asarray(v, dtype=np.float64) for k, v in front.items()}
+    s64 = {k: np.asarray(v, dtype=np.float64) for k, v in sampled.items()}
+    nat, front = evaluate64(natural_and_front, s64)
     return {**nat, **{k: v for k, v in s64.items() if k not in nat}, "_front": front}
 
 
@@ -196,9 +200,10 @@ def calibration(
     truth: Mapping[str, float] | None = None,
     levels: Sequence[float] = (0.5, 0.8, 0.9),
     seed: int = 0,
-    law="chinchilla",
-    likelihood="student_t",
+    law=None,
+    likelihood=None,
     priors: Mapping | None = None,
+    model: ScalingModel | None = None,
     rank_draws: int = 99,
     rank_bins: int = 10,
     ci: float = 0.95,
@@ -214,15 +219,17 @@ def calibration(
         The runs' ``N`` and ``D`` (losses ignored). Default: the built-in IsoFLOP
         design of :func:`bayescale.datasets.example` (180 runs, 9 budgets).
     truth : mapping, optional
-        Fixed true parameters (``E, A, B, alpha, beta`` and ``sigma``). Default
+        Fixed true parameters (``E, A, B, alpha, beta`` and ``sigma``, and ``df`` for a
+        learned Student-t). Default
         ``None`` draws a new truth from the prior for each dataset, which makes
         coverage exact for a correct sampler and enables the SBC rank check.
     levels : sequence of float
         Central interval probabilities to score.
     seed : int
         Seeds the simulation and the fits: the same seed gives the same table.
-    law, likelihood, priors
-        The model, as in :func:`bayescale.fit`; data are simulated from it.
+    law, likelihood, priors, model
+        The model, as in :func:`bayescale.fit`; data are simulated from exactly it (its
+        resolved priors, noise model and any extra noise parameter).
     rank_draws : int
         ``L``: posterior draws (evenly thinned) the SBC ranks are computed among;
         ranks take values ``0..L``.
@@ -250,45 +257,41 @@ def calibration(
     import pandas as pd
     from scipy import stats
 
-    from bayescale.backtest import _check_levels
-    from bayescale.fit import _check_seed, default_priors
-    from bayescale.laws import get_law
-    from bayescale.likelihoods import get_likelihood
-    from bayescale.model import NOISE, OBS
-    from bayescale.priors import merge_priors
-
     M = _check_int("M", M, 2)
     rank_draws = _check_int("rank_draws", rank_draws, 1)
     rank_bins = _check_int("rank_bins", rank_bins, 2)
     if (rank_draws + 1) % rank_bins:
         raise ConfigError(f"rank_bins={rank_bins} must divide rank_draws + 1 = {rank_draws + 1} (equal-width bins)")
-    levels = _check_levels(levels)
-    seed = _check_seed(seed)
+    levels = check_levels(levels)
+    seed = check_seed(seed)
     if not (isinstance(ci, (int, float)) and 0 < ci < 1):
         raise ConfigError(f"ci must be in (0, 1), got {ci!r}")
-    law, lik = get_law(law), get_likelihood(likelihood)
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors)
+    law = model.law
     if not law.has_frontier:
         raise ConfigError(f"law {law.name!r} has no compute-optimal frontier; calibration scores N_opt and needs one")
-    all_priors = merge_priors(default_priors(law), priors, positive=law.positive | {NOISE})
+    if model.pooling.grouped:
+        raise ConfigError("calibration simulates ungrouped designs; use a complete-pooling model")
     N, D = _design(design)
-    ref = law.reference(N, D)
-    ScalingData.from_arrays(N=N, D=D, loss=np.ones_like(N)).require(n_params=law.n_params, covariates=law.covariates)
-    fixed = None if truth is None else _sampled_truth(law, truth, ref, NOISE)
+    design_data = ScalingData.from_arrays(N=N, D=D, loss=np.ones_like(N))
+    model.check_data(design_data)
+    ref = model.reference(design_data)
+    fixed = None if truth is None else _sampled_truth(model, truth, ref)
 
-    sim = _simulate(law, all_priors, lik, N, D, fixed, M, seed)
+    sim = _simulate(model, design_data, fixed, M, seed)
     losses = np.exp(sim[OBS])
     datasets = [ScalingData.from_arrays(N=N, D=D, loss=losses[m]) for m in range(M)]
 
     fit_kwargs.setdefault("warn", False)
     fit_kwargs.setdefault("progress_bar", False)
-    fits = _fit_all(datasets, law=law, likelihood=lik, priors=priors, seed=seed, **fit_kwargs)
+    fits = fit_all(datasets, model, seed=seed, **fit_kwargs)
 
     budgets = np.asarray(BUDGET_FACTORS) * float(np.max(FLOPS_PER_PARAM_TOKEN * N * D))
-    params = (*law.param_names, NOISE)
-    sampled = (*law.sampled_names, NOISE)
+    params = (*law.param_names, *model.noise_sites)
+    sampled = (*law.sampled_names, *model.noise_sites)
 
     def with_frontier(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        full = _natural_and_frontier(law, {k: values[k] for k in sampled}, ref, budgets)
+        full = _natural_and_frontier(model, {k: values[k] for k in sampled}, ref, budgets)
         front = full.pop("_front")
         out = {k: full[k] for k in params}
         for j, f in enumerate(BUDGET_FACTORS):
@@ -343,4 +346,4 @@ def calibration(
             stacklevel=2,
         )
     return Calibration(coverage=coverage, sbc=sbc, ranks=rank_table, truths=pd.DataFrame(truths),
-                       converged=converged, budgets=budgets, M=M, rank_draws=rank_draws)
+                       converged=converged, budgets=budgets, M=M, rank_draws=rank_draws, model=model)

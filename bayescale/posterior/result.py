@@ -11,19 +11,19 @@ from typing import Any, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from bayescale import _idata
-from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData, _as_float_column, _check_finite_positive
-from bayescale.diagnostics import Diagnostics
-from bayescale.errors import ConfigError, ExtrapolationWarning, FileFormatError, LawCapabilityError
-from bayescale.laws import Law, get_law
-from bayescale.likelihoods import Likelihood
-from bayescale.priors import Prior, priors_from_json, priors_to_json
-from bayescale.sampling import SamplerConfig
+from bayescale.checks import as_float_column, check_finite_positive
+from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
+from bayescale.errors import ConfigError, ExtrapolationWarning
+from bayescale.inference.config import SamplerConfig
+from bayescale.model.law import Law
+from bayescale.model.likelihoods import Likelihood
+from bayescale.model.pooling import Pooling
+from bayescale.model.priors import Prior, priors_to_json
+from bayescale.model.spec import ScalingModel
+from bayescale.posterior import idata as _idata
+from bayescale.posterior.diagnostics import Diagnostics
 
-__all__ = ["ScalingFit", "load", "FORMAT_VERSION", "EXTRAPOLATION_FACTOR"]
-
-#: Version of the on-disk layout written by :meth:`ScalingFit.save`.
-FORMAT_VERSION = 1
+__all__ = ["ScalingFit", "EXTRAPOLATION_FACTOR", "FORMAT_VERSION", "metadata"]
 #: Forecasts beyond this multiple of the largest training compute in the data warn.
 EXTRAPOLATION_FACTOR = 100.0
 
@@ -42,8 +42,8 @@ def _check_prob(prob: float) -> float:
 
 def _positive_array(name: str, values: Any) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(values, dtype=object) if not np.isscalar(values) else np.asarray([values]))
-    arr = _as_float_column(name, arr.ravel())
-    _check_finite_positive(name, arr)
+    arr = as_float_column(name, arr.ravel())
+    check_finite_positive(name, arr)
     return arr
 
 
@@ -53,20 +53,34 @@ class ScalingFit:
 
     Built by :func:`bayescale.fit` or :func:`bayescale.load`; ``idata`` is the
     ArviZ InferenceData (groups ``posterior``, ``sample_stats``, ``log_likelihood``,
-    ``posterior_predictive``, ``observed_data``, ``constant_data``).
+    ``posterior_predictive``, ``observed_data``, ``constant_data``); ``model`` the
+    :class:`~bayescale.ScalingModel` that was fitted.
     """
 
     idata: Any
-    law: Law
-    likelihood: Likelihood
-    priors: Mapping[str, Prior]
+    model: ScalingModel
     config: SamplerConfig
     ref: Mapping[str, float]
     seed: int
     data: ScalingData
     diagnostics: Diagnostics
-    pooling: str = "complete"
     group_labels: tuple[str, ...] | None = None
+
+    @property
+    def law(self) -> Law:
+        return self.model.law
+
+    @property
+    def likelihood(self) -> Likelihood:
+        return self.model.likelihood
+
+    @property
+    def priors(self) -> Mapping[str, Prior]:
+        return self.model.priors
+
+    @property
+    def pooling(self) -> Pooling:
+        return self.model.pooling
 
     # ------------------------------------------------------------- posterior
     @property
@@ -79,7 +93,7 @@ class ScalingFit:
 
         Per-group parameters of a pooled fit have shape ``(chains * draws, groups)``.
         """
-        names = var_names or (*self.law.param_names, "sigma")
+        names = var_names or (*self.law.param_names, *self.model.noise_sites)
         post = self.idata.posterior
         return {k: np.asarray(post[k]).reshape(-1, *np.shape(post[k])[2:]) for k in names}
 
@@ -90,10 +104,8 @@ class ScalingFit:
         """
         prob = _check_prob(prob)
         order = [n for n in self.law.param_names if n.startswith(("alpha", "beta", "delta_alpha"))]
-        order += [n for n in self.law.param_names if n not in order] + ["sigma"]
-        order += ["df"] if self.likelihood.learns_df else []
-        if self.pooling == "partial":
-            order += [f"{p}_{k}" for p in ("mu", "tau") for k in self.law.sampled_names]
+        order += [n for n in self.law.param_names if n not in order] + list(self.model.noise_sites)
+        order += [n for n in self.pooling.diagnostic_names(self.law) if n not in order]
         return _idata.summary(self.idata, order, prob)
 
     # ------------------------------------------------------------- forecasts
@@ -135,28 +147,27 @@ class ScalingFit:
                 stacklevel=3,
             )
 
-    def _natural_draws(self, group=None) -> dict[str, np.ndarray]:
-        """Natural-scale law parameters, flattened draws ``(S,)`` (per group for hierarchical fits)."""
-        if self.pooling != "complete":
-            from bayescale.hierarchical import group_natural_draws
+    def natural_draws(self, group=None) -> dict[str, np.ndarray]:
+        """Natural-scale law parameters, flattened draws ``(S,)``; a pooled fit takes ``group=``
+        (a label from the data, or ``"population"`` for a new group of a partially pooled fit)."""
+        return self.pooling.natural_draws(self, group)
 
-            return group_natural_draws(self, group)
-        if group is not None:
-            raise ConfigError(f"group={group!r} given, but this fit has no groups (fit with pooling='partial')")
-        return self.draws(self.law.param_names)
+    def noise_draws(self) -> dict[str, np.ndarray]:
+        """Flattened draws of the noise parameters: ``sigma`` and any extra site of the likelihood."""
+        return self.draws(self.model.noise_sites)
 
     def predict_draws(self, N=None, D=None, *, C=None, U=None, noise: bool = False, seed: int = 0, group=None) -> np.ndarray:
         """Loss draws, shape ``(chains * draws, points)``: the law alone, or with observation noise."""
         return self._draws_at(self._covariates(N, D, C, U), noise=noise, seed=seed, group=group)
 
     def _draws_at(self, cov: dict, *, noise: bool, seed: int, group) -> np.ndarray:
-        p = self._natural_draws(group)
+        p = self.natural_draws(group)
         nat = {k: jnp.asarray(p[k])[:, None] for k in self.law.param_names}
         logL = np.asarray(self.law.log_loss(nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
         if noise:
-            sigma = self.draws(("sigma",))["sigma"]
-            df = self.draws(("df",))["df"] if self.likelihood.learns_df else None
-            logL = logL + self.likelihood.noise(seed, sigma, df, logL.shape[1:])
+            noise_params = self.noise_draws()
+            sigma = noise_params.pop("sigma")
+            logL = logL + self.likelihood.noise(seed, sigma, logL.shape[1:], **noise_params)
         return np.exp(logL)
 
     def predict(self, N=None, D=None, *, C=None, U=None, prob: float = 0.9, seed: int = 0, group=None):
@@ -205,22 +216,12 @@ class ScalingFit:
         ``(chains * draws, len(C))``), and for the Chinchilla law the exponents
         ``a``, ``b``. Closed form where the law has one, otherwise a vectorised
         numerical minimisation along ``6 N D = C``
-        (:func:`~bayescale.frontier.numerical_frontier`).
+        (:func:`~bayescale.model.frontier.numerical_frontier`).
         """
-        from bayescale.frontier import numerical_frontier
-
-        if not self.law.has_frontier:
-            raise LawCapabilityError(
-                f"law {self.law.name!r} ({self.law.formula}) depends on {', '.join(self.law.covariates)} only and "
-                "has no compute-optimal frontier along 6ND = C; it answers predict only. Fit a law of (N, D) "
-                "(e.g. 'chinchilla' or 'kaplan') for frontier questions"
-            )
+        self.law.require_frontier()
         Cc = _positive_array("C", C)
-        p = {k: jnp.asarray(v) for k, v in self._natural_draws(group).items()}
-        if self.law.frontier_fn is not None:
-            out = self.law.frontier_fn(p, jnp.asarray(Cc))
-        else:
-            out = numerical_frontier(self.law.log_loss, p, jnp.asarray(Cc))
+        p = {k: jnp.asarray(v) for k, v in self.natural_draws(group).items()}
+        out = self.law.frontier(p, jnp.asarray(Cc))
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
     def frontier(self, C, prob: float = 0.9, *, group=None):
@@ -252,33 +253,17 @@ class ScalingFit:
         return pd.DataFrame(cols, index=pd.Index(Cc, name="C"))
 
     # ------------------------------------------------------------- I/O
-    def _meta(self) -> dict:
-        from bayescale import __version__
-
-        return {
-            "format_version": FORMAT_VERSION,
-            "bayescale_version": __version__,
-            "law": self.law.name,
-            "likelihood": self.likelihood.to_dict(),
-            "priors": priors_to_json(self.priors),
-            "sampler": dataclasses.asdict(self.config),
-            "ref": dict(self.ref),
-            "seed": self.seed,
-            "names": dict(self.data.names),
-            "pooling": self.pooling,
-            "group_labels": None if self.group_labels is None else list(self.group_labels),
-        }
-
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fit to a netCDF file (every InferenceData group plus the fit's settings)."""
-        self.idata.posterior.attrs[_idata.META_KEY] = json.dumps(self._meta())
+        """Write the fit to a netCDF file (every InferenceData group plus the fit's settings);
+        read it back with :func:`bayescale.load`."""
+        self.idata.posterior.attrs[_idata.META_KEY] = json.dumps(metadata(self))
         _idata.write(self.idata, path)
 
     def __repr__(self) -> str:
         s = self.summary(prob=0.9)
         lines = [
-            f"ScalingFit({self.law.formula}; likelihood={self.likelihood.kind}; n={self.data.n}; "
-            + (f"pooling={self.pooling} over {len(self.group_labels)} groups; " if self.group_labels else "")
+            f"ScalingFit({self.law.formula}; likelihood={self.likelihood.label}; n={self.data.n}; "
+            + (f"pooling={self.pooling.name} over {len(self.group_labels)} groups; " if self.group_labels else "")
             + f"{self.config.num_chains} chains x {self.config.num_samples} draws)",
         ]
         for name in s.index:
@@ -287,76 +272,24 @@ class ScalingFit:
         return "\n".join(lines)
 
 
-def _diagnostics_of(idata, law: Law, pooling: str = "complete") -> Diagnostics:
-    from bayescale.hierarchical import diagnostic_names
-
-    ess, rhat = _idata.ess_rhat(idata, diagnostic_names(law, pooling))
-    stats = idata.sample_stats
-    return Diagnostics.from_numbers(
-        n_divergent=int(np.asarray(stats["diverging"]).sum()),
-        n_draws=int(np.asarray(stats["diverging"]).size),
-        rhat=rhat,
-        ess_bulk=ess,
-        mean_steps=float(np.asarray(stats["n_steps"]).mean()),
-    )
+#: Version of the on-disk layout written by :meth:`ScalingFit.save`.
+FORMAT_VERSION = 1
 
 
-def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
-    """Read a fit written by :meth:`ScalingFit.save`.
+def metadata(fit: "ScalingFit") -> dict:
+    """The settings saved beside the draws (everything :func:`load` needs to rebuild the fit)."""
+    from bayescale._version import __version__
 
-    Raises :class:`~bayescale.errors.FileFormatError` for a missing, truncated or
-    foreign file, or one written by an incompatible version of bayescale. A fit
-    of a user-defined law needs that law passed back in as ``law=``.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileFormatError(f"no such file: {path!r}")
-    try:
-        idata = _idata.read(path)
-    except Exception as err:  # netCDF/HDF5 raise many types for broken files
-        raise FileFormatError(f"{path!r} is not a readable netCDF file (truncated or corrupt?): {err}") from None
-    try:
-        meta = _idata.meta_of(idata)
-    except ValueError as err:  # json.JSONDecodeError
-        raise FileFormatError(f"{path!r} has unreadable bayescale metadata ({err}); the file was edited or damaged") from None
-    if meta is not None and not isinstance(meta, dict):
-        raise FileFormatError(f"{path!r} has unreadable bayescale metadata (not a JSON object)")
-    if meta is None:
-        raise FileFormatError(f"{path!r} is an InferenceData file but not a bayescale fit (no '{_idata.META_KEY}' metadata)")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise FileFormatError(
-            f"{path!r} was written in bayescale file format {version!r} (bayescale "
-            f"{meta.get('bayescale_version', '?')}); this version reads format {FORMAT_VERSION}: load it with a "
-            "matching bayescale version and refit"
-        )
-    if law is None:
-        try:
-            law = get_law(meta.get("law"))
-        except ConfigError:
-            raise FileFormatError(
-                f"{path!r} holds a fit of law {meta.get('law')!r}, which is not built in; pass it back: load(path, law=...)"
-            ) from None
-    try:
-        const = idata.constant_data
-        group = np.asarray(const["group"]) if "group" in const else None
-        data = ScalingData(
-            N=np.asarray(const["N"]), D=np.asarray(const["D"]), loss=np.asarray(const["loss"]), group=group,
-            names=meta.get("names", {}), U=np.asarray(const["U"]) if "U" in const else None,
-        )
-        pooling = meta.get("pooling", "complete")
-        settings = dict(
-            likelihood=Likelihood(**meta["likelihood"]),
-            priors=priors_from_json(meta["priors"]),
-            config=SamplerConfig(**meta["sampler"]),
-            ref=meta["ref"],
-            seed=int(meta["seed"]),
-            pooling=pooling,
-            group_labels=None if meta.get("group_labels") is None else tuple(meta["group_labels"]),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise FileFormatError(
-            f"{path!r} has incomplete or inconsistent bayescale metadata or data ({type(err).__name__}: {err}); "
-            "the file was edited or damaged: refit and save again"
-        ) from None
-    return ScalingFit(idata=idata, law=law, data=data, diagnostics=_diagnostics_of(idata, law, pooling), **settings)
+    return {
+        "format_version": FORMAT_VERSION,
+        "bayescale_version": __version__,
+        "law": fit.law.name,
+        "likelihood": fit.likelihood.to_dict(),
+        "priors": priors_to_json(fit.priors),
+        "sampler": dataclasses.asdict(fit.config),
+        "ref": dict(fit.ref),
+        "seed": fit.seed,
+        "names": dict(fit.data.names),
+        "pooling": fit.pooling.name,
+        "group_labels": None if fit.group_labels is None else list(fit.group_labels),
+    }

@@ -4,7 +4,7 @@ The sampler of :func:`bayescale.fit` is one jitted function of the data, so many
 datasets of the same length are fitted by mapping it over a leading dataset axis
 inside one compiled program (``lax.map``; reused for every later batch of the same
 shape), with blocks of datasets in parallel across host devices (one per core
-on CPU: :mod:`bayescale._devices`). Datasets are mapped, not ``vmap``-ed: vmapped
+on CPU: :mod:`bayescale.inference.devices`). Datasets are mapped, not ``vmap``-ed: vmapped
 NUTS advances every chain in lockstep, so each step costs the longest tree of any
 chain of any dataset (measured 10x slower than a loop at K=16 with the old raw-scale
 metric, and still 1.3x slower with the whitened one). Each dataset keeps its own
@@ -22,35 +22,35 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
-from bayescale import _idata
 from bayescale.data import ScalingData
-from bayescale.errors import BatchError, ConfigError, DataWarning
-from bayescale.fit import _check_data, _check_seed, _Draws, _make_fit, _model_of, _settings
-from bayescale.laws import Law
-from bayescale.likelihoods import Likelihood
-from bayescale.model import OBS, model_args
-from bayescale.priors import Prior
-from bayescale.result import ScalingFit
-from bayescale.sampling import get_runner
+from bayescale.errors import BatchError, ConfigError, ConvergenceWarning, DataWarning
+from bayescale.fitting.fit import Draws, check_seed, compiled_runner, make_fit, sampler_config
+from bayescale.model.law import Law
+from bayescale.model.likelihoods import Likelihood
+from bayescale.model.priors import Prior
+from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.posterior import idata as _idata
+from bayescale.posterior.result import ScalingFit
 
 __all__ = ["fit_many", "bootstrap", "bootstrap_indices"]
 
 
 def _seeds(seed, k: int) -> list[int]:
     if isinstance(seed, (list, tuple, np.ndarray)):
-        seeds = [_check_seed(s) for s in (seed.tolist() if isinstance(seed, np.ndarray) else seed)]
+        seeds = [check_seed(s) for s in (seed.tolist() if isinstance(seed, np.ndarray) else seed)]
         if len(seeds) != k:
             raise ConfigError(f"seed has {len(seeds)} entries for {k} datasets; give one seed per dataset or one int")
         return seeds
-    base = _check_seed(seed)
+    base = check_seed(seed)
     return [base + i for i in range(k)]
 
 
 def fit_many(
     datasets: Sequence[ScalingData],
-    law: str | Law = "chinchilla",
+    law: str | Law | None = None,
     *,
-    likelihood: str | Likelihood = "student_t",
+    model: ScalingModel | None = None,
+    likelihood: str | Likelihood | None = None,
     priors: Mapping[str, Prior] | None = None,
     seed: int | Sequence[int] = 0,
     num_chains: int = 4,
@@ -76,8 +76,9 @@ def fit_many(
     ----------
     datasets : sequence of ScalingData
         At least one; all with the same number of rows (pad or subsample otherwise).
-    law, likelihood, priors, num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar
-        As in :func:`bayescale.fit`, shared by every dataset.
+    law, model, likelihood, priors, num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar
+        As in :func:`bayescale.fit`, shared by every dataset (complete pooling: a pooled model
+        is fitted with :func:`bayescale.fit`, whose groups give the datasets their structure).
     seed : int or sequence of int
         One int: dataset ``i`` uses seed ``seed + i`` (so ``fit_many(ds, seed=s)[i]``
         corresponds to ``fit(ds[i], seed=s + i)``); or one seed per dataset.
@@ -113,11 +114,15 @@ def fit_many(
         raise BatchError("fit_many takes a sequence of ScalingData; for one dataset call bs.fit(data)")
     if not datasets:
         raise BatchError("fit_many got no datasets; pass a non-empty list of ScalingData")
-    law, likelihood, all_priors, config, _, _ = _settings(
-        law, likelihood, priors, 0,
-        dict(num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples, target_accept=target_accept,
-             max_tree_depth=max_tree_depth, dense_mass=dense_mass, progress_bar=progress_bar),
-    )
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors)
+    if model.pooling.grouped:
+        raise ConfigError(
+            f"fit_many fits complete-pooling models; this model pools groups ({model.pooling.name!r}): fit it with "
+            "bs.fit(data, model=...) on the data of all groups together"
+        )
+    config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
+                            target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                            progress_bar=progress_bar)
     for i, d in enumerate(datasets):
         if not isinstance(d, ScalingData):
             raise BatchError(f"datasets[{i}] is a {type(d).__name__}, not a bayescale.ScalingData")
@@ -131,24 +136,21 @@ def fit_many(
             f"{lengths[first_odd]}; group them by length and call fit_many once per group, or call bs.fit on each"
         )
     for d in datasets:
-        _check_data(d, law)
+        model.check_data(d)
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
 
-    refs = [law.reference(d.N, d.D, d.U) for d in datasets]
-    args = jax.tree_util.tree_map(
-        lambda *xs: np.stack(xs), *[model_args(law, d.N, d.D, d.loss, r, U=d.U) for d, r in zip(datasets, refs)]
-    )
-    model, cache_key = _model_of(law, all_priors, likelihood)
-    runner, _ = get_runner(model, config, args, cache_key, batched=True, obs_site=OBS if pointwise else None)
+    refs = [model.reference(d) for d in datasets]
+    args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
+    runner = compiled_runner(model, config, args, batched=True, pointwise=pointwise)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
     samples, stats, warm, loglik, pp = jax.device_get(runner(keys, args))
 
-    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in law.param_names})
+    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.law.param_names})
     fits = []
     for i, d in enumerate(datasets):
-        draws = _Draws(
+        draws = Draws(
             samples={k: v[i] for k, v in samples.items()},
             stats={k: v[i] for k, v in stats.items()},
             warm={k: v[i] for k, v in warm.items()},
@@ -156,8 +158,8 @@ def fit_many(
             pp=None if pp is None else {k: v[i] for k, v in pp.items()},
         )
         fits.append(
-            _make_fit(d, law, likelihood, all_priors, config, refs[i], seeds[i], draws,
-                      {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
+            make_fit(d, model, config, refs[i], seeds[i], draws,
+                     {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
         )
     if warn:
         _warn_many(fits)
@@ -165,8 +167,6 @@ def fit_many(
 
 
 def _warn_many(fits: list[ScalingFit]) -> None:
-    from bayescale.errors import ConvergenceWarning
-
     bad = [i for i, f in enumerate(fits) if not f.converged]
     if bad:
         first = fits[bad[0]].diagnostics.problems
@@ -183,7 +183,7 @@ def bootstrap_indices(n: int, n_resamples: int, seed: int = 0) -> np.ndarray:
 
     Examples
     --------
-    >>> from bayescale.batch import bootstrap_indices
+    >>> from bayescale.fitting.batch import bootstrap_indices
     >>> bootstrap_indices(5, 2, seed=0).shape
     (2, 5)
     """
@@ -193,7 +193,7 @@ def bootstrap_indices(n: int, n_resamples: int, seed: int = 0) -> np.ndarray:
 def bootstrap(
     data: ScalingData,
     n_resamples: int,
-    law: str | Law = "chinchilla",
+    law: str | Law | None = None,
     *,
     seed: int = 0,
     **fit_kwargs,
@@ -228,7 +228,7 @@ def bootstrap(
         raise ConfigError(f"data must be a bayescale.ScalingData, got {type(data).__name__}")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ConfigError(f"n_resamples must be a positive integer, e.g. 200; got {n_resamples!r}")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     idx = bootstrap_indices(data.n, int(n_resamples), seed)
     with warnings.catch_warnings():
         # Resampling with replacement repeats rows on purpose.

@@ -1,0 +1,1 @@
+"""Questions answered on fits: decisions, allocation, planning, backtests, calibration, model comparison."""

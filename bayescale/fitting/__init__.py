@@ -1,0 +1,1 @@
+"""From data to posterior: fit, fit_many / bootstrap, prior_predictive."""

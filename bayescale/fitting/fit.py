@@ -1,0 +1,204 @@
+"""``bayescale.fit``: the one entry point from data to posterior."""
+
+from __future__ import annotations
+
+import json
+import numbers
+from typing import Mapping, NamedTuple
+
+import jax
+import numpy as np
+
+from bayescale.data import ScalingData
+from bayescale.errors import ConfigError
+from bayescale.inference import progress
+from bayescale.inference.config import SamplerConfig
+from bayescale.inference.nuts import get_runner
+from bayescale.model.law import Law
+from bayescale.model.likelihoods import Likelihood, predictive_draws
+from bayescale.model.priors import Prior
+from bayescale.model.program import OBS
+from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.posterior import idata as _idata
+from bayescale.posterior.diagnostics import Diagnostics
+from bayescale.posterior.io import diagnostics_of
+from bayescale.posterior.result import ScalingFit, metadata
+
+__all__ = ["fit", "default_priors", "check_seed", "sampler_config"]
+
+
+def default_priors(law: str | Law = "chinchilla", likelihood: str | Likelihood = "student_t") -> dict[str, Prior]:
+    """The default priors of a law, plus the likelihood's: the noise scale ``sigma`` (and ``df`` when learned).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> bs.default_priors("chinchilla")["alpha"]
+    Prior('LogNormal', loc=-1.2, scale=0.75)
+    >>> bs.default_priors("chinchilla", bs.Likelihood("student_t", df="learn"))["df"]
+    Prior('Gamma', concentration=2, rate=0.1)
+    """
+    return dict(ScalingModel(law, likelihood).priors)
+
+
+def check_seed(seed) -> int:
+    """A non-negative integer seed, or a :class:`~bayescale.errors.ConfigError` naming the value."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def sampler_config(model: ScalingModel, **settings) -> SamplerConfig:
+    """The NUTS settings of a fit of ``model``: the user's, plus what the model's pooling needs."""
+    return SamplerConfig(**settings, whiten=model.pooling.whiten)
+
+
+def fit(
+    data: ScalingData,
+    law: str | Law | None = None,
+    *,
+    model: ScalingModel | None = None,
+    likelihood: str | Likelihood | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    pooling: str | None = None,
+    seed: int = 0,
+    num_chains: int = 4,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    dense_mass: bool = True,
+    progress_bar: bool | None = None,
+    warn: bool = True,
+) -> ScalingFit:
+    """Fit a scaling law with NUTS and return its posterior.
+
+    Parameters
+    ----------
+    data : ScalingData
+        The training runs (see :class:`~bayescale.ScalingData`).
+    law : str or Law
+        ``"chinchilla"`` (default): ``L = E + A/N**alpha + B/D**beta``; any name in
+        :data:`bayescale.LAWS` (``"power_law"``, ``"kaplan"``, ``"data_constrained"``,
+        ``"broken_power_law"``, ...), or a law built with :func:`bayescale.custom_law`.
+    model : ScalingModel, optional
+        The whole model in one object (law, likelihood, pooling, priors); instead of
+        the four shortcuts ``law``, ``likelihood``, ``priors``, ``pooling``.
+    likelihood : str or Likelihood
+        Noise model on log loss: ``"student_t"`` (robust, default; ``bs.Likelihood("student_t",
+        df="learn")`` learns its degrees of freedom), ``"normal"``, or ``"huber"`` (Epoch AI's
+        normalised Huber density, delta = 1e-3). See :class:`~bayescale.Likelihood`.
+    priors : mapping, optional
+        Per-parameter overrides of :func:`default_priors`, e.g.
+        ``{"alpha": bs.Prior("LogNormal", loc=-1.0, scale=0.3)}``.
+    pooling : {"complete", "partial", "none"}
+        How a ``group`` column is used: ``"complete"`` (default) ignores groups;
+        ``"partial"`` fits a hierarchical model with population distributions for every
+        parameter (non-centred); ``"none"`` gives each group its own parameters. See
+        :mod:`bayescale.model.pooling`.
+    seed : int
+        Same seed, same data, same machine: identical draws.
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar
+        NUTS settings (:class:`~bayescale.SamplerConfig`).
+    warn : bool
+        Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
+        (the diagnostics are on the result either way).
+
+    Returns
+    -------
+    ScalingFit
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> fit = bs.fit(bs.datasets.example(), seed=0, num_warmup=500, num_samples=500)
+    >>> sorted(fit.idata.groups())[:3]
+    ['constant_data', 'log_likelihood', 'observed_data']
+    >>> 0.3 < float(fit.idata.posterior["alpha"].median()) < 0.4
+    True
+    """
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling)
+    seed = check_seed(seed)
+    config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
+                            target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                            progress_bar=progress_bar)
+    model.check_data(data)
+    ref = model.reference(data)
+    args, group_labels = model.args(data, ref)
+    runner = compiled_runner(model, config, args, group_labels)
+    total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
+    with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
+        out = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+    result = make_fit(data, model, config, ref, seed, Draws(*out), group_labels=group_labels)
+    if warn:
+        result.diagnostics.warn(stacklevel=2)
+    return result
+
+
+def compiled_runner(model: ScalingModel, config: SamplerConfig, args: tuple, group_labels=None, *,
+                    batched: bool = False, pointwise: bool = True):
+    """The compiled sampler of ``model`` for arguments shaped like ``args`` (built on first use)."""
+    n_groups = None if group_labels is None else len(group_labels)
+    runner, _ = get_runner(model.program(n_groups), config, args, (model.cache_key, n_groups), batched=batched,
+                           obs_site=OBS if pointwise else None)
+    return runner
+
+
+class Draws(NamedTuple):
+    """What the compiled runner returns for one dataset (numpy arrays, ``(chain, draw, ...)``)."""
+
+    samples: dict
+    stats: dict
+    warm: dict
+    loglik: np.ndarray | None
+    pp: dict | None  # loc and scale of the observation distribution: see likelihoods.predictive_draws
+
+
+def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: dict | None = None,
+             rhat: dict | None = None, group_labels=None) -> ScalingFit:
+    """A :class:`ScalingFit` from the runner's output for one dataset.
+
+    ``ess`` and ``rhat`` per law parameter, when already computed (batched fits compute them for
+    all datasets in one call); otherwise from the InferenceData, for the variables the pooling names.
+    """
+    posterior = {k: np.asarray(v) for k, v in draws.samples.items()}
+    sample_stats = {k: np.asarray(v) for k, v in draws.stats.items()}
+    constant = {"N": data.N, "D": data.D, "loss": data.loss}
+    if data.group is not None:
+        constant["group"] = data.group
+    if data.U is not None:
+        constant["U"] = data.U
+    predictive = {}
+    if draws.pp is not None:
+        params = {**draws.pp, **{k: posterior[k] for k in model.likelihood.extra_sites}}
+        predictive = {OBS: predictive_draws(model.likelihood, params, seed)}
+    idata = _idata.build_idata(
+        posterior=posterior,
+        sample_stats=sample_stats,
+        log_likelihood={} if draws.loglik is None else {OBS: np.asarray(draws.loglik)},
+        posterior_predictive=predictive,
+        observed_data={OBS: np.log(data.loss)},
+        constant_data=constant,
+        meta={},
+        posterior_dims=model.pooling.posterior_dims(model.law),
+        coords=None if group_labels is None else {"group": list(group_labels)},
+    )
+    if ess is None and not model.pooling.grouped:
+        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.law.param_names})
+    if ess is None:
+        diagnostics = diagnostics_of(idata, model)
+    else:
+        diverging = sample_stats["diverging"]
+        diagnostics = Diagnostics.from_numbers(
+            n_divergent=int(diverging.sum()),
+            n_draws=int(diverging.size),
+            rhat=rhat,
+            ess_bulk=ess,
+            mean_steps=float(sample_stats["n_steps"].mean()),
+        )
+    result = ScalingFit(idata=idata, model=model, config=config, ref=ref, seed=seed, data=data,
+                        diagnostics=diagnostics, group_labels=group_labels)
+    result.idata.sample_stats.attrs["warmup_divergences"] = int(np.sum(draws.warm["diverging"]))
+    result.idata.sample_stats.attrs["warmup_leapfrog_steps"] = int(np.sum(draws.warm["n_steps"]))
+    idata.posterior.attrs[_idata.META_KEY] = json.dumps(metadata(result))
+    return result

@@ -1,0 +1,82 @@
+"""Sampler settings: :class:`SamplerConfig`, validated on construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+import numpy as np
+
+from bayescale.errors import ConfigError
+
+__all__ = ["SamplerConfig"]
+
+
+def _default_progress_bar() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """NUTS settings. All keyword-only and validated.
+
+    Parameters
+    ----------
+    num_chains, num_warmup, num_samples : int
+        Chains, warmup iterations and kept draws per chain (default 4 x (1000 + 1000)).
+    target_accept : float
+        Target mean acceptance probability of the step-size adaptation, in (0, 1).
+    max_tree_depth : int
+        NUTS tree depth limit (at most ``2**max_tree_depth`` leapfrog steps per draw).
+    dense_mass : bool
+        Adapt a dense inverse mass matrix (default) or a diagonal one.
+    map_steps : int
+        L-BFGS iterations for each chain's starting point (0 starts from a prior draw).
+    progress_bar : bool or None
+        ``None`` shows one on a terminal and never under CI.
+    whiten : bool
+        Run NUTS in coordinates whitened by each chain's Laplace approximation (default). Off
+        for hierarchical models, whose mode sits at the funnel's neck (group scales near 0) where
+        the Laplace scales are far too small for the bulk (measured: 729 leapfrog steps per
+        draw whitened); they adapt in the raw coordinates, starting from the Laplace covariance.
+    """
+
+    num_chains: int = 4
+    num_warmup: int = 1000
+    num_samples: int = 1000
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    dense_mass: bool = True
+    map_steps: int = 100
+    progress_bar: bool | None = None
+    whiten: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("num_chains", "num_samples"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("num_warmup", "map_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
+        if not (isinstance(self.target_accept, (float, int)) and 0.0 < float(self.target_accept) < 1.0):
+            raise ConfigError(f"target_accept must be in (0, 1), e.g. 0.8 or 0.95; got {self.target_accept!r}")
+        if not isinstance(self.max_tree_depth, (int, np.integer)) or not 1 <= self.max_tree_depth <= 15:
+            raise ConfigError(f"max_tree_depth must be an integer in [1, 15], got {self.max_tree_depth!r}")
+        if self.progress_bar is None:
+            object.__setattr__(self, "progress_bar", _default_progress_bar())
+
+    def compile_key(self) -> tuple:
+        return (
+            self.num_chains,
+            self.num_warmup,
+            self.num_samples,
+            float(self.target_accept),
+            self.max_tree_depth,
+            self.dense_mass,
+            self.map_steps,
+            bool(self.progress_bar),
+            self.whiten,
+        )

@@ -1,0 +1,47 @@
+"""Where each chain starts: the posterior mode by L-BFGS (optax) and the Laplace approximation there."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+__all__ = ["lbfgs", "laplace_factor"]
+
+
+def lbfgs(f: Callable, x0: jnp.ndarray, steps: int) -> jnp.ndarray:
+    """Minimise ``f`` from ``x0`` with optax's L-BFGS (zoom line search), ``steps`` iterations."""
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(f)
+
+    def body(carry, _):
+        x, state = carry
+        value, grad = value_and_grad(x, state=state)
+        updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
+        x_new = optax.apply_updates(x, updates)
+        ok = jnp.all(jnp.isfinite(x_new))
+        return (jnp.where(ok, x_new, x), state), None
+
+    (x, _), _ = lax.scan(body, (x0, opt.init(x0)), None, length=steps)
+    return x
+
+
+def laplace_factor(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
+    """A square root ``L`` of the inverse Hessian of ``f`` at ``x`` (``L L^T = H^-1``), regularised.
+
+    Curvatures are taken in absolute value and floored at 1e-3 (at a kink, as with Huber-like
+    likelihoods, the Hessian can be indefinite; its magnitudes still give sensible scales), and
+    the identity is used where the Hessian is not finite. ``L`` only sets the coordinates NUTS
+    works in (any invertible ``L`` leaves the target unchanged), never the answer.
+    """
+    dim = x.shape[0]
+    hess = jax.hessian(f)(x)
+    hess = 0.5 * (hess + hess.T)
+    eigval, eigvec = jnp.linalg.eigh(hess)
+    ok = jnp.all(jnp.isfinite(eigval)) & jnp.all(jnp.isfinite(eigvec))
+    eigval = jnp.clip(jnp.abs(eigval), 1e-3, None)
+    chol = eigvec / jnp.sqrt(eigval)
+    return jnp.where(ok, chol, jnp.eye(dim, dtype=x.dtype))

@@ -1,0 +1,46 @@
+"""The one NumPyro program of every fit, built from a :class:`~bayescale.model.spec.ScalingModel`.
+
+A plain function with the observations optional, so the same function serves
+prior predictive checks (``log_loss=None``), fitting and ``Predictive``. The
+arrays are arguments, so refits of same-shaped data reuse the compiled sampler.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro
+
+from bayescale.model.likelihoods import NOISE
+
+__all__ = ["scaling_program", "OBS", "NOISE"]
+
+#: Site name of the observed log losses.
+OBS = "log_loss"
+
+
+def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None):
+    """``log(loss) ~ likelihood(law.log_loss(covariates), sigma)`` with the spec's priors and pooling.
+
+    Parameters
+    ----------
+    X : dict
+        Log covariates of each run, keyed by covariate name (``{"N": log N, "D": log D}``
+        for Chinchilla; ``"C"``, ``"U"`` for laws that use them) and, for a grouped
+        model, ``"group"`` (the group index of each run).
+    ref : dict
+        Reference scales for the centred parametrisation (``Law.reference``).
+    log_loss : array, optional
+        Observed log losses; ``None`` samples them (prior or posterior predictive).
+    spec : ScalingModel
+    n_groups : int, optional
+        Number of groups of a grouped model.
+    """
+    law, likelihood, priors = spec.law, spec.likelihood, spec.priors
+    sampled = spec.pooling.sample_params(law, priors, n_groups)
+    for name, value in law.derived(sampled, ref).items():
+        numpyro.deterministic(name, value)
+    sigma = numpyro.sample(NOISE, priors[NOISE].to_numpyro())
+    extra = likelihood.sample_extra(priors)
+    mu = law.sampled_log_loss(spec.pooling.per_run(sampled, X), ref, *(X[c] for c in law.covariates))
+    with numpyro.plate("runs", jnp.shape(X[law.covariates[0]])[0]):
+        numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra), obs=log_loss)

@@ -1,0 +1,171 @@
+""":class:`ScalingModel`: what is fitted, in one object.
+
+A model is a law, a likelihood, a pooling and the priors, resolved once: the
+law's defaults, the likelihood's (``sigma``, a learned ``df``) and the pooling's
+(population spreads), overridden by the user's. It is the only place priors are
+resolved and the only source of the compiled program's cache key; ``fit``,
+``fit_many``, ``bootstrap``, ``prior_predictive``, ``calibration``, ``backtest``
+and ``plan`` all take one, and their string/keyword shortcuts build one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+
+from bayescale.data import ScalingData
+from bayescale.errors import ConfigError
+from bayescale.model.law import Law, covariate_values
+from bayescale.model.laws import get_law
+from bayescale.model.likelihoods import Likelihood, get_likelihood
+from bayescale.model.pooling import Pooling, get_pooling
+from bayescale.model.priors import Prior, merge_priors
+
+__all__ = ["ScalingModel", "resolve_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScalingModel:
+    """A scaling law, its noise model, how groups are pooled, and every prior.
+
+    Parameters
+    ----------
+    law : str or Law
+        ``"chinchilla"`` (default), any name in :data:`bayescale.LAWS`, or a law from
+        :func:`bayescale.custom_law`.
+    likelihood : str or Likelihood
+        ``"student_t"`` (default), ``"normal"``, ``"huber"``, or a :class:`~bayescale.Likelihood`.
+    pooling : str or Pooling
+        ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
+    priors : mapping, optional
+        Per-parameter overrides of the defaults. After construction ``priors`` holds
+        every prior of the model, resolved.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> m = bs.ScalingModel("chinchilla", likelihood="huber")
+    >>> m.priors["sigma"], m.priors["alpha"]
+    (Prior('HalfNormal', scale=0.0001), Prior('LogNormal', loc=-1.2, scale=0.75))
+    >>> bs.ScalingModel(priors={"alpha": bs.Prior("LogNormal", loc=-1.0, scale=0.3)}).priors["alpha"]
+    Prior('LogNormal', loc=-1, scale=0.3)
+    """
+
+    law: Law | str = "chinchilla"
+    likelihood: Likelihood | str = "student_t"
+    pooling: Pooling | str = "complete"
+    priors: Mapping[str, Prior] | None = None
+
+    def __post_init__(self) -> None:
+        law, likelihood, pooling = get_law(self.law), get_likelihood(self.likelihood), get_pooling(self.pooling)
+        defaults = {**law.default_priors, **likelihood.default_priors(), **pooling.priors(law)}
+        positive = law.positive | likelihood.positive_sites() | (set(defaults) - set(law.default_priors))
+        priors = merge_priors(defaults, self.priors, positive=frozenset(positive))
+        object.__setattr__(self, "law", law)
+        object.__setattr__(self, "likelihood", likelihood)
+        object.__setattr__(self, "pooling", pooling)
+        object.__setattr__(self, "priors", priors)
+
+    def __hash__(self) -> int:
+        return hash(self.cache_key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ScalingModel) and self.cache_key == other.cache_key
+
+    @property
+    def cache_key(self) -> tuple:
+        """What identifies the compiled program of this model (with the data's shape and the sampler settings)."""
+        return (
+            self.law.name, id(self.law), self.likelihood, self.pooling.name,
+            tuple(sorted((k, hash(v)) for k, v in self.priors.items())),
+        )
+
+    # ----------------------------------------------------------------- data
+    def check_data(self, data) -> None:
+        """Validate ``data`` for this model (a clear error before any compilation)."""
+        if not isinstance(data, ScalingData):
+            raise ConfigError(
+                f"data must be a bayescale.ScalingData, got {type(data).__name__}; build one with "
+                "ScalingData.from_frame(df, N=..., D=..., loss=...) or ScalingData.from_arrays(...)"
+            )
+        data.require(n_params=self.law.n_params, covariates=self.law.covariates)
+        self.pooling.check(self.law, data)
+
+    def reference(self, data) -> dict[str, float]:
+        """Reference scales of the centred parametrisation: geometric means of the data's covariates."""
+        return self.law.reference(data.N, data.D, data.U)
+
+    def args(self, data, ref: Mapping[str, float] | None = None, *, observed: bool = True) -> tuple:
+        """Model arguments ``(X, ref[, log_loss])`` of one dataset (float32), and its group labels.
+
+        ``X`` holds the log covariates (and the group index of a grouped model).
+        """
+        ref = self.reference(data) if ref is None else ref
+        values = covariate_values(self.law.covariates, N=data.N, D=data.D, U=data.U)
+        X = {c: jnp.asarray(np.log(v), dtype=jnp.float32) for c, v in values.items()}
+        gidx, labels = self.pooling.group_index(data)
+        if gidx is not None:
+            X["group"] = jnp.asarray(gidx)
+        args = (X, {k: jnp.asarray(v, dtype=jnp.float32) for k, v in ref.items()})
+        if observed:
+            args = args + (jnp.asarray(np.log(np.asarray(data.loss, dtype=np.float64)), dtype=jnp.float32),)
+        return args, labels
+
+    # ----------------------------------------------------------------- program
+    def program(self, n_groups: int | None = None):
+        """The NumPyro model ``f(X, ref, log_loss=None)`` of this spec (see :mod:`bayescale.model.program`)."""
+        from bayescale.model.program import scaling_program
+
+        return functools.partial(scaling_program, spec=self, n_groups=n_groups)
+
+    # ----------------------------------------------------------------- naming and saving
+    @property
+    def noise_sites(self) -> tuple[str, ...]:
+        """The noise parameters in the posterior: ``sigma`` and the likelihood's extra sites."""
+        from bayescale.model.likelihoods import NOISE
+
+        return (NOISE, *self.likelihood.extra_sites)
+
+    @property
+    def label(self) -> str:
+        pooled = "" if self.pooling.name == "complete" else f"/{self.pooling.label}"
+        return f"{self.law.name}/{self.likelihood.label}{pooled}"
+
+    def __repr__(self) -> str:
+        return (f"ScalingModel(law={self.law.name!r}, likelihood={self.likelihood!r}, "
+                f"pooling={self.pooling.name!r}, priors={{{len(self.priors)} resolved}})")
+
+
+def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=None, priors=None, pooling=None,
+                  data=None) -> ScalingModel:
+    """The :class:`ScalingModel` of a call: ``model=`` as given, or one built from the keyword shortcuts.
+
+    Giving ``model=`` together with any of ``law``, ``likelihood``, ``priors`` or ``pooling`` is an error.
+    With ``data``, the pooling is checked against it.
+    """
+    shortcuts = {"law": law, "likelihood": likelihood, "priors": priors, "pooling": pooling}
+    if isinstance(law, ScalingModel):
+        model, shortcuts["law"] = law, None
+    if model is not None:
+        if not isinstance(model, ScalingModel):
+            raise ConfigError(f"model must be a bayescale.ScalingModel, got {type(model).__name__}")
+        given = sorted(k for k, v in shortcuts.items() if v is not None)
+        if given:
+            raise ConfigError(
+                f"give either model=ScalingModel(...) or the shortcuts law/likelihood/priors/pooling, not both "
+                f"(got model and {given}); put them in the ScalingModel"
+            )
+    else:
+        model = ScalingModel(
+            law="chinchilla" if law is None else law,
+            likelihood="student_t" if likelihood is None else likelihood,
+            pooling="complete" if pooling is None else pooling,
+            priors=priors,
+        )
+    if data is not None:
+        model.pooling.check(model.law, data)
+    return model
