@@ -1,13 +1,27 @@
-"""Built-in data: a synthetic IsoFLOP example and Epoch AI's Chinchilla points.
+"""Built-in data: a synthetic IsoFLOP example and three published sets of real runs.
 
 :func:`example` is deterministic and needs nothing outside the package: it is
-what ``bayescale demo`` fits. :func:`load_chinchilla` returns the 245 points
-Epoch AI read off Hoffmann et al. (2022), Figure 4, downloading them once
-(checked against a pinned SHA-256) or reading a local copy.
+what ``bayescale demo`` fits. The real data are read from a local copy or a
+user cache, or downloaded once from the authors' repositories pinned to a
+commit; every file is checked against a pinned SHA-256:
+
+- :func:`load_chinchilla`: the 245 points Epoch AI read off Hoffmann et al.
+  (2022), Figure 4 (Besiroglu et al. 2024, arXiv:2404.10102).
+- :func:`load_porian`: 1,745 IsoFLOP points of Porian et al. (2024,
+  arXiv:2406.19146), 15 training configurations x 12 compute budgets
+  (local copy or cache only: see there).
+- :func:`load_li`: 261 open_lm runs of Li, Kudugunta & Zettlemoyer (2025,
+  arXiv:2502.18969), five peak learning rates per (N, D).
+
+Each loader looks, in order, at its ``path`` argument, at its environment
+variable (a file, or a folder holding it), at the cache
+(``$XDG_CACHE_HOME/bayescale`` or ``~/.cache/bayescale``), and finally
+downloads the pinned file where one is published.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -19,9 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
-from bayescale.errors import DatasetError
+from bayescale.errors import ConfigError, DatasetError
 
-__all__ = ["example", "EXAMPLE_TRUTH", "load_chinchilla", "CHINCHILLA_URL", "CHINCHILLA_SHA256", "CHINCHILLA_ENV"]
+__all__ = [
+    "example", "EXAMPLE_TRUTH",
+    "load_chinchilla", "CHINCHILLA_URL", "CHINCHILLA_SHA256", "CHINCHILLA_ENV",
+    "load_porian", "porian_configs", "PORIAN_SHA256", "PORIAN_ENV", "PORIAN_FILE", "PORIAN_CONFIG_COLUMNS",
+    "load_li", "LI_URL", "LI_SHA256", "LI_ENV",
+]
 
 #: Parameters the built-in example is drawn from: Epoch AI's replication of
 #: Chinchilla Approach 3 (Besiroglu et al. 2024), see SCIENCE.md.
@@ -34,7 +53,58 @@ CHINCHILLA_URL = (
 CHINCHILLA_SHA256 = "193478df4e90f040016431996c45682659306840ecdadf83cfb9cd5ca0aa1b30"
 #: Environment variable naming a local copy (file or folder) of Epoch's CSV.
 CHINCHILLA_ENV = "BAYESCALE_CHINCHILLA_PATH"
-_CHINCHILLA_NAMES = ("svg_extracted_data.csv", "epoch_chinchilla_svg_extracted_data.csv")
+
+#: Li et al. (2025): hadasah/scaling_laws ``data/scaling_results_last_ckpt_only.csv`` at commit 1f3708c.
+LI_URL = (
+    "https://raw.githubusercontent.com/hadasah/scaling_laws/"
+    "1f3708c0a12df0effb0ee906b1da5f9f0ff4f4f1/data/scaling_results_last_ckpt_only.csv"
+)
+LI_SHA256 = "cd96b9eb8e5b2adc80e6739a642dd8554590edc96234d36859ab6ed0f5c30562"
+#: Environment variable naming a local copy (file or folder) of Li et al.'s CSV.
+LI_ENV = "BAYESCALE_LI_PATH"
+
+#: Porian et al. (2024): the IsoFLOP points of formll/resolving-scaling-law-discrepancies
+#: (``data/summary_df*.pickle.xz`` at commit 0dc60d9), flattened to one CSV row per point.
+#: Upstream publishes pickles, not this CSV, so there is nothing to download.
+PORIAN_FILE = "porian2024_isoflop_points.csv"
+PORIAN_SHA256 = "8eef79f38ef32d2ff83bba7e3dd7fed5ba21df92e50474d4d46d68b7b147b317"
+#: Environment variable naming a local copy (file or folder) of the flattened Porian CSV.
+PORIAN_ENV = "BAYESCALE_PORIAN_PATH"
+#: Columns of the Porian CSV that describe a training configuration (with ``source_file`` and ``row``).
+PORIAN_CONFIG_COLUMNS = ("dataset", "hparams", "warmup", "decay", "param_count", "loss_split")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """Where one dataset comes from and how to check it."""
+
+    what: str                # "Epoch AI's Chinchilla data", for messages
+    loader: str              # the public function, for messages
+    names: tuple[str, ...]   # file names accepted in a folder; names[0] is the cache's
+    sha256: str
+    env: str
+    url: str | None          # pinned download; None where upstream publishes no such file
+    no_url: str = ""         # why there is no download, and where the file comes from
+
+
+_CHINCHILLA = _Source(
+    "Epoch AI's Chinchilla data", "load_chinchilla",
+    ("svg_extracted_data.csv", "epoch_chinchilla_svg_extracted_data.csv"),
+    CHINCHILLA_SHA256, CHINCHILLA_ENV, CHINCHILLA_URL,
+)
+_LI = _Source(
+    "Li et al. (2025)'s scaling runs", "load_li",
+    ("scaling_results_last_ckpt_only.csv", "li2025_misfitting_scaling_results_last_ckpt_only.csv"),
+    LI_SHA256, LI_ENV, LI_URL,
+)
+_PORIAN = _Source(
+    "Porian et al. (2024)'s IsoFLOP points", "load_porian", (PORIAN_FILE,), PORIAN_SHA256, PORIAN_ENV, None,
+    no_url=(
+        f"the file {PORIAN_FILE} is flattened from the pickles data/summary_df*.pickle.xz of "
+        "formll/resolving-scaling-law-discrepancies (commit 0dc60d9); upstream publishes no CSV, so bayescale "
+        "cannot download it"
+    ),
+)
 
 
 def example(*, seed: int = 0, noise: float = 0.01, budgets: int = 9, sizes_per_budget: int = 20) -> ScalingData:
@@ -80,34 +150,63 @@ def _cache_dir() -> Path:
     return Path(base) / "bayescale"
 
 
-def _resolve_local(path: str | os.PathLike) -> Path:
+def _resolve_local(src: _Source, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.is_dir():
-        for name in _CHINCHILLA_NAMES:
+        for name in src.names:
             if (p / name).is_file():
                 return p / name
-        raise DatasetError(f"folder {str(p)!r} has none of {list(_CHINCHILLA_NAMES)}; pass the CSV file itself")
+        raise DatasetError(f"folder {str(p)!r} has none of {list(src.names)}; pass the CSV file itself")
     if not p.is_file():
-        raise DatasetError(f"no file at {str(p)!r}; pass the path of Epoch AI's svg_extracted_data.csv")
+        raise DatasetError(f"no file at {str(p)!r}; pass the path of {src.what} ({src.names[0]})")
     return p
 
 
-def _download(dest: Path, timeout: float) -> None:
+def _download(src: _Source, dest: Path, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(CHINCHILLA_URL, timeout=timeout) as resp:
+        with urllib.request.urlopen(src.url, timeout=timeout) as resp:
             with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
                 shutil.copyfileobj(resp, tmp)
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise DatasetError(
-            f"could not download Epoch AI's Chinchilla data ({err}). Without network access, fetch "
-            f"{CHINCHILLA_URL} by hand and pass load_chinchilla(path=...) or set {CHINCHILLA_ENV}"
+            f"could not download {src.what} ({err}). Without network access, fetch "
+            f"{src.url} by hand and pass {src.loader}(path=...) or set {src.env}"
         ) from None
     got = _sha256(Path(tmp.name))
-    if got != CHINCHILLA_SHA256:
+    if got != src.sha256:
         os.unlink(tmp.name)
-        raise DatasetError(f"downloaded file has SHA-256 {got}, expected {CHINCHILLA_SHA256}; not cached")
+        raise DatasetError(f"downloaded file has SHA-256 {got}, expected {src.sha256}; not cached")
     os.replace(tmp.name, dest)
+
+
+def _locate(src: _Source, path, *, verify: bool, download: bool, timeout: float) -> Path:
+    """The verified local file of ``src``: from ``path``, its environment variable, the cache or a download."""
+    source = path if path is not None else os.environ.get(src.env) or None
+    if source is not None:
+        file = _resolve_local(src, source)
+        if verify and (got := _sha256(file)) != src.sha256:
+            raise DatasetError(
+                f"{str(file)!r} has SHA-256 {got}, not the pinned {src.sha256}: it is not {src.what} "
+                "(or was edited); pass verify=False to load it anyway"
+            )
+        return file
+    file = _cache_dir() / src.names[0]
+    if not file.is_file():
+        if src.url is None:
+            raise DatasetError(
+                f"no local copy of {src.what}: {src.no_url}. Pass {src.loader}(path=...) to a copy of "
+                f"{src.names[0]} (or a folder holding it), set {src.env}, or put the file in {str(file.parent)!r}"
+            )
+        if not download:
+            raise DatasetError(
+                f"no local copy of {src.what} at {str(file)!r} and download=False; "
+                f"pass path=... or set {src.env}"
+            )
+        _download(src, file, timeout)
+    elif _sha256(file) != src.sha256:
+        raise DatasetError(f"cached file {str(file)!r} is corrupt (SHA-256 mismatch); delete it and retry")
+    return file
 
 
 def load_chinchilla(
@@ -145,26 +244,194 @@ def load_chinchilla(
     """
     import pandas as pd
 
-    source = path if path is not None else os.environ.get(CHINCHILLA_ENV) or None
-    if source is not None:
-        file = _resolve_local(source)
-        if verify and (got := _sha256(file)) != CHINCHILLA_SHA256:
-            raise DatasetError(
-                f"{str(file)!r} has SHA-256 {got}, not the pinned {CHINCHILLA_SHA256}: it is not Epoch AI's "
-                "file (or was edited); pass verify=False to load it anyway"
-            )
-    else:
-        file = _cache_dir() / _CHINCHILLA_NAMES[0]
-        if not file.is_file():
-            if not download:
-                raise DatasetError(
-                    f"no local copy of Epoch AI's Chinchilla data at {str(file)!r} and download=False; "
-                    f"pass path=... or set {CHINCHILLA_ENV}"
-                )
-            _download(file, timeout)
-        elif _sha256(file) != CHINCHILLA_SHA256:
-            raise DatasetError(f"cached file {str(file)!r} is corrupt (SHA-256 mismatch); delete it and retry")
+    file = _locate(_CHINCHILLA, path, verify=verify, download=download, timeout=timeout)
     df = pd.read_csv(file)
     if drop_outliers:
         df = df.drop(index=df["loss"].nlargest(5).index)
     return ScalingData.from_frame(df, N="Model Size", C="Training FLOP", loss="loss")
+
+
+# ---------------------------------------------------------------------- Li et al. 2025
+def load_li(
+    path: str | os.PathLike | None = None,
+    *,
+    best_lr: bool = False,
+    N_column: str = "N",
+    as_frame: bool = False,
+    verify: bool = True,
+    download: bool = True,
+    timeout: float = 30.0,
+):
+    """Li, Kudugunta & Zettlemoyer (2025)'s 261 open_lm runs (arXiv:2502.18969).
+
+    Models ``misfitting_12m`` .. ``misfitting_1b`` (N = 5.7e7 .. 1.18e9 parameters
+    in all, 1.2e7 .. 1.0e9 without embeddings) trained on D = 1.05e8 .. 2.1e10
+    tokens at up to five peak learning rates (``peak_lr``) per (N, D): 81 distinct
+    (N, D) pairs. ``loss`` is the final-checkpoint loss. N, D and C are read as
+    floats (C overflows int64).
+
+    The file is ``data/scaling_results_last_ckpt_only.csv`` of hadasah/scaling_laws,
+    pinned to commit 1f3708c (:data:`LI_URL`), found like :func:`load_chinchilla`'s:
+    ``path``, then ``BAYESCALE_LI_PATH`` (a file or a folder), then the cache, then
+    the download; its SHA-256 is checked.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Local copy of the CSV (or a folder holding it).
+    best_lr : bool
+        Keep, per (N, D), only the run with the lowest loss over ``peak_lr``: the
+        paper's "law of the best run" (261 -> 81 rows). Without it every run is
+        kept, and :class:`~bayescale.ScalingData` warns (``DataWarning``) that 21
+        rows repeat an earlier (N, D, loss) row exactly, as the file has them.
+    N_column : {"N", "N_no_emb"}
+        Count parameters with embeddings (``"N"``) or without (``"N_no_emb"``).
+    as_frame : bool
+        Return the selected rows as a pandas DataFrame with every column of the file
+        (``peak_lr``, ``model``, ...) instead of a :class:`~bayescale.ScalingData`.
+    verify, download, timeout
+        As in :func:`load_chinchilla`.
+
+    Returns
+    -------
+    ScalingData or pandas.DataFrame
+
+    Examples
+    --------
+    >>> import os, bayescale as bs
+    >>> if os.path.exists("../shared/data"):
+    ...     best = bs.datasets.load_li("../shared/data", best_lr=True)
+    ...     assert best.n == 81 and best.N.max() > 1e9
+    """
+    import pandas as pd
+
+    if N_column not in ("N", "N_no_emb"):
+        raise ConfigError(f"N_column must be 'N' (all parameters) or 'N_no_emb' (without embeddings), got {N_column!r}")
+    file = _locate(_LI, path, verify=verify, download=download, timeout=timeout)
+    floats = ("N", "N_no_emb", "D", "C", "C_no_emb", "C_6ND", "C_6ND_no_emb")
+    df = pd.read_csv(file, dtype={c: np.float64 for c in floats})
+    if best_lr:
+        df = df.loc[np.sort(df.groupby(["N", "D"], sort=False)["loss"].idxmin().to_numpy())]
+    if as_frame:
+        return df
+    return ScalingData.from_frame(df, N=N_column, D="D", loss="loss")
+
+
+# ---------------------------------------------------------------------- Porian et al. 2024
+def _porian_frame(path, verify: bool):
+    import pandas as pd
+
+    file = _locate(_PORIAN, path, verify=verify, download=False, timeout=0.0)
+    df = pd.read_csv(file)
+    source = df["source_file"].astype(str) + ":" + df["row"].astype(str)
+    label = (df["dataset"] + "/" + df["hparams"] + "/warmup=" + df["warmup"] + "/decay=" + df["decay"]
+             + "/N=" + df["param_count"] + "/" + df["loss_split"])
+    if label.groupby(source).nunique().max() > 1 or source.groupby(label).nunique().max() > 1:
+        label = source  # the descriptive columns do not name configurations one to one
+    df.insert(0, "config", label)
+    df.insert(1, "source", source)
+    return df
+
+
+def porian_configs(path: str | os.PathLike | None = None, *, verify: bool = True) -> list[str]:
+    """The 15 configuration labels of :func:`load_porian`, in the file's order.
+
+    A label reads ``dataset/hparams/warmup=.../decay=.../N=.../loss_split``, from the
+    columns :data:`PORIAN_CONFIG_COLUMNS`: e.g. ``"rw/base/warmup=long/decay=kaplan/N=kaplan/train"``
+    is Kaplan et al.'s setup on RefinedWeb. Same lookup as :func:`load_porian`.
+
+    Examples
+    --------
+    >>> import os, bayescale as bs
+    >>> if os.path.exists("../shared/data"):
+    ...     assert len(bs.datasets.porian_configs("../shared/data")) == 15
+    """
+    return list(dict.fromkeys(_porian_frame(path, verify)["config"]))
+
+
+def load_porian(
+    path: str | os.PathLike | None = None,
+    *,
+    config: str | int | None = None,
+    as_frame: bool = False,
+    verify: bool = True,
+):
+    """Porian et al. (2024)'s IsoFLOP points: 15 configurations x 12 budgets (arXiv:2406.19146).
+
+    1,745 points from "Resolving Discrepancies in Compute-Optimal Scaling of
+    Language Models": 15 experimental configurations, from a Kaplan-like setup to
+    a Chinchilla-like one (dataset RefinedWeb ``rw`` or OpenWebText2 ``owt2``;
+    base or tuned hyperparameters; long or short warmup; Kaplan, Chinchilla or
+    constant learning-rate decay; parameters counted the Kaplan way, the standard
+    way or with attention FLOPs; train or validation loss). ``flops`` is one of 12
+    doubling budgets 1.25e16 .. 2.56e19 (the three configurations that count N
+    the Kaplan way stop at 1.28e19: 11 budgets); ``D = flops / (6 N)`` exactly, with N
+    counted under that configuration's convention; ``loss`` is the authors'
+    smoothed loss at that budget.
+
+    **Local copy or cache only.** Upstream (formll/resolving-scaling-law-discrepancies,
+    commit 0dc60d9) publishes pandas pickles (``data/summary_df*.pickle.xz``), not a
+    CSV; this loader reads ``porian2024_isoflop_points.csv``, those pickles
+    flattened to one row per IsoFLOP point, and checks it against the pinned
+    :data:`PORIAN_SHA256`. It looks at ``path``, then ``BAYESCALE_PORIAN_PATH``
+    (a file or a folder holding it), then the cache
+    (``$XDG_CACHE_HOME/bayescale/porian2024_isoflop_points.csv``); there is no download.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        ``porian2024_isoflop_points.csv`` or a folder holding it.
+    config : str or int, optional
+        One configuration: its label (see :func:`porian_configs`), its source
+        ``"<source_file>:<row>"`` (e.g. ``"summary_df.pickle.xz:0"``) or its
+        position in :func:`porian_configs`. ``None`` (default): all 15.
+    as_frame : bool
+        Return a pandas DataFrame (columns ``config``, ``source``, the columns of
+        :data:`PORIAN_CONFIG_COLUMNS`, ``flops``, ``N``, ``D``, ``loss``) instead of
+        a :class:`~bayescale.ScalingData`: the budget of every row, to split on.
+    verify : bool
+        Check the file's SHA-256.
+
+    Returns
+    -------
+    ScalingData or pandas.DataFrame
+        The ``ScalingData`` has ``group`` = configuration label (one group when a
+        ``config`` is selected), ready for ``bs.fit(..., pooling="partial")``.
+
+    Raises
+    ------
+    DatasetError
+        No local copy found (the message names the file and ``BAYESCALE_PORIAN_PATH``), or SHA-256 mismatch.
+    ConfigError
+        ``config`` names no configuration (the message lists them).
+
+    Examples
+    --------
+    >>> import os, bayescale as bs
+    >>> if os.path.exists("../shared/data"):
+    ...     data = bs.datasets.load_porian("../shared/data")
+    ...     assert data.n == 1745 and len(data.groups) == 15
+    ...     one = bs.datasets.load_porian("../shared/data", config=1, as_frame=True)
+    ...     assert one["flops"].nunique() == 12 and one["flops"].max() == 2.56e19
+    """
+    df = _porian_frame(path, verify)
+    if config is not None:
+        labels = list(dict.fromkeys(df["config"]))
+        sources = list(dict.fromkeys(df["source"]))
+        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+            if not 0 <= config < len(labels):
+                raise ConfigError(f"config={config} is out of range: there are {len(labels)} configurations (0 .. {len(labels) - 1})")
+            config = labels[int(config)]
+        if config in labels:
+            df = df[df["config"] == config]
+        elif config in sources:
+            df = df[df["source"] == config]
+        else:
+            raise ConfigError(
+                f"no Porian configuration {config!r}; pass a label, a '<source_file>:<row>' or a position: "
+                + ", ".join(f"{i}: {lab!r}" for i, lab in enumerate(labels))
+            )
+        df = df.reset_index(drop=True)
+    if as_frame:
+        return df
+    return ScalingData.from_frame(df, N="N", D="D", loss="loss", group="config")

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import LAW_PARAMS, ess_rhat, load_data, run_child, table, write_json  # noqa: E402
+from _common import LAW_PARAMS, _grid_fit, _huber_objective, classic_grid, ess_rhat, load_data, run_child, table, write_json  # noqa: E402
 
 
 class _Data:
@@ -49,7 +49,6 @@ def _posterior_ready() -> float:
 
 HERE = Path(__file__).resolve()
 PEERS = ("numpyro_textbook", "nutpie", "blackjax")
-HUBER_DELTA = 1e-3
 
 
 # ---------------------------------------------------------------- children (one sampler per process)
@@ -260,40 +259,6 @@ def child_blackjax(data, cfg) -> dict:
     return out
 
 
-def _huber_objective(delta=HUBER_DELTA):
-    """Summed Huber loss of log residuals in (a, b, e, alpha, beta) and its analytic gradient (NumPy).
-
-    (A jitted JAX value-and-gradient was measured slower here: per-call dispatch dominates at 240 points.)
-    """
-
-    def f(p, logN, logD, logL):
-        a, b, e, alpha, beta = p
-        t = np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)])
-        m = t.max(axis=0)
-        w = np.exp(t - m)
-        s = w.sum(axis=0)
-        r = m + np.log(s) - logL
-        ar = np.abs(r)
-        loss = np.where(ar <= delta, 0.5 * r * r, delta * (ar - 0.5 * delta)).sum()
-        g = np.clip(r, -delta, delta) / s
-        gw = g * w
-        grad = np.array([gw[0].sum(), gw[1].sum(), gw[2].sum(), -(gw[0] @ logN), -(gw[1] @ logD)])
-        return loss, grad
-
-    return f
-
-
-def _grid_fit(f, logN, logD, logL, grid) -> tuple[np.ndarray, float]:
-    from scipy.optimize import minimize
-
-    best, best_val = None, np.inf
-    for x0 in grid:
-        res = minimize(f, x0, args=(logN, logD, logL), jac=True, method="L-BFGS-B")
-        if res.fun < best_val:
-            best, best_val = res.x, res.fun
-    return best, best_val
-
-
 def child_scipy_grid(data, cfg) -> dict:
     """Baseline A: Chinchilla Approach 3 as Epoch AI replicated it (summed Huber, delta 1e-3, L-BFGS-B,
     4,500-start grid), and its bootstrap (refit of the full grid per resample) for intervals."""
@@ -303,12 +268,7 @@ def child_scipy_grid(data, cfg) -> dict:
     except ImportError as err:
         return {"status": "skipped", "reason": f"not installed: {err.name}"}
     t_import = time.perf_counter() - t0
-    import itertools
-
-    ab = np.arange(0, 30, 5.0) if not cfg.quick else np.array([5.0, 10.0])
-    ex = np.arange(-1, 1.5, 0.5) if not cfg.quick else np.array([0.5])
-    ex_ab = np.arange(0, 2.5, 0.5) if not cfg.quick else np.array([0.5])
-    grid = [np.array([a, b, e, al, be]) for a, b, e, al, be in itertools.product(ab, ab, ex, ex_ab, ex_ab)]
+    grid = classic_grid(small=cfg.quick)
     logN, logD, logL = np.log(data.N), np.log(data.D), np.log(data.loss)
     t0 = time.perf_counter()
     f = _huber_objective()

@@ -1,0 +1,408 @@
+"""Backtests on real scaling runs: bayescale's default fit beside the classic point fit with bootstrap intervals.
+
+Three published sets of runs (cite them with the numbers):
+
+- **Epoch** (Besiroglu et al. 2024, arXiv:2404.10102; Hoffmann et al. 2022, Fig. 4): Epoch's 5 highest-loss
+  rows dropped (240 left); fit on C < 7.75e19 FLOPs (the log-midpoint between Chinchilla's 6e19 and 1e20
+  IsoFLOP levels, as ``reliability.py``), test on the rest.
+- **Porian** (Porian et al. 2024, arXiv:2406.19146): each of the 15 configurations fitted on all but its 3
+  largest budgets, tested on those 3 (12 budgets, 11 for the three that count N the Kaplan way).
+- **Li** (Li, Kudugunta & Zettlemoyer 2025, arXiv:2502.18969): best learning rate per (N, D); fit on
+  N < 5e8 parameters, test on the larger models.
+
+For every split and seed, in the same run:
+
+- **bayescale**: ``bs.fit(train, seed=s)`` with the library's defaults (``--likelihood`` to change the noise
+  model); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
+  median, its central 50% and 90% intervals, CRPS from the draws (``bs.crps_from_draws``).
+- **classic** (Hoffmann et al. Approach 3 as Epoch AI replicated it): summed Huber loss (delta 1e-3) on log
+  residuals, L-BFGS-B from a grid of starts (4,500 by default, ``--grid``), the best start polished to
+  convergence; the point forecast is the law at the optimum. Intervals from a nonparametric bootstrap:
+  resample the training rows, refit from the full-data optimum (one L-BFGS-B start, tolerances
+  ftol = 1e-15, gtol = 1e-12: with SciPy's default ftol the refit stops at once, because the summed Huber
+  loss is ~1e-3, and the interval of alpha on Epoch shrinks from 0.318-0.369 to 0.346-0.349); the
+  predictive interval is the bootstrap quantiles of the law's prediction, and the CRPS is computed from
+  those draws. That is what users of the peers get: an interval for the curve, with no noise term.
+
+Per split, per dataset and pooled over all held-out points: n train / n test, extrapolation factor (largest
+test C over largest training C), median |relative error| of the forecast median, bias (median signed
+relative error), 50% and 90% coverage with Clopper-Pearson 95% bounds (they treat held-out points as
+independent, which neighbouring runs of one sweep are not: read them as a guide), mean CRPS (nats), and
+bayescale's convergence (divergences, max R-hat, min bulk ESS over the law's parameters, converged).
+
+**Porian frontier check**: per configuration, does the 90% interval of N_opt at the largest held-out budget
+(``fit.frontier(C)``; for the classic fit, bootstrap quantiles of the closed-form N_opt) contain the
+empirical IsoFLOP minimum, the N of the lowest-loss run at that budget?
+
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py                  # every split, seed 0
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --seeds 0 1 2
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --quick           # smoke run: 3 splits, 4 starts
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --splits epoch li porian:3
+
+Writes ``benchmarks/results/real_backtests.json`` (``real_backtests_quick.json`` with ``--quick``; folder
+``--out``), machine information included. Data are read from ``../shared/data`` (``--data-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, _grid_fit, _huber_objective, classic_grid, table, write_json  # noqa: E402
+
+#: Epoch split: the log-midpoint between Chinchilla's IsoFLOP levels 6e19 and 1e20 FLOPs.
+EPOCH_CUTOFF_C = 7.75e19
+#: Li split: models with fewer parameters are fitted, the larger ones forecast.
+LI_CUTOFF_N = 5e8
+#: Porian split: the largest budgets of each configuration held out.
+PORIAN_HELD_OUT = 3
+LEVELS = (0.5, 0.9)
+#: Tolerances of the bootstrap refits (see the module docstring).
+BOOT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000}
+GRIDS = {"full": "4,500 starts (Epoch AI's grid)", "small": "4 starts (a, b in {5, 10}; e, alpha, beta = 0.5)"}
+
+
+@dataclasses.dataclass
+class Split:
+    name: str
+    dataset: str
+    train: object  # ScalingData
+    test: object
+    frontier_C: float | None = None  # Porian: the largest held-out budget
+    frontier_N_emp: float | None = None  # ... and the N of the lowest-loss run there
+
+
+# ---------------------------------------------------------------- splits
+def epoch_splits(data_dir: Path) -> list[Split]:
+    import bayescale as bs
+
+    data = bs.datasets.load_chinchilla(data_dir, drop_outliers=True)
+    train = data.C < EPOCH_CUTOFF_C
+    return [Split("epoch", "epoch", data.subset(train), data.subset(~train))]
+
+
+def porian_splits(data_dir: Path, which: list[int] | None = None) -> list[Split]:
+    import bayescale as bs
+
+    df = bs.datasets.load_porian(data_dir, as_frame=True)
+    labels = list(dict.fromkeys(df["config"]))
+    out = []
+    for i, label in enumerate(labels):
+        if which is not None and i not in which:
+            continue
+        g = df[df["config"] == label]
+        budgets = np.sort(g["flops"].unique())
+        held = g["flops"].to_numpy() >= budgets[-PORIAN_HELD_OUT]
+        top = g[g["flops"] == budgets[-1]]
+        n_emp = float(top["N"].to_numpy()[np.argmin(top["loss"].to_numpy())])
+        to_data = lambda part: bs.ScalingData.from_frame(part, N="N", D="D", loss="loss")  # noqa: E731
+        out.append(Split(f"porian:{i} {label}", "porian", to_data(g[~held]), to_data(g[held]),
+                         frontier_C=float(budgets[-1]), frontier_N_emp=n_emp))
+    return out
+
+
+def li_splits(data_dir: Path) -> list[Split]:
+    import bayescale as bs
+
+    data = bs.datasets.load_li(data_dir, best_lr=True)
+    train = data.N < LI_CUTOFF_N
+    return [Split("li", "li", data.subset(train), data.subset(~train))]
+
+
+def make_splits(data_dir: Path, names: list[str]) -> list[Split]:
+    """``names``: 'epoch', 'li', 'porian' (all 15) or 'porian:<i>' (one configuration, 0-based)."""
+    out: list[Split] = []
+    porian = [n for n in names if n.startswith("porian")]
+    for name in names:
+        if name == "epoch":
+            out += epoch_splits(data_dir)
+        elif name == "li":
+            out += li_splits(data_dir)
+        elif not name.startswith("porian"):
+            raise SystemExit(f"unknown split {name!r}: choose from epoch, li, porian, porian:<0..14>")
+    if porian:
+        which = None if "porian" in porian else sorted({int(n.split(":", 1)[1]) for n in porian})
+        out += porian_splits(data_dir, which)
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+def _points(median: np.ndarray, draws: np.ndarray, y: np.ndarray) -> dict:
+    """Per held-out run: forecast median, interval bounds, hits, relative error and CRPS."""
+    import bayescale as bs
+
+    out = {"median": median, "rel_error": (median - y) / y, "crps": np.asarray(bs.crps_from_draws(draws, y))}
+    for level in LEVELS:
+        lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        pct = f"{100 * level:g}"
+        out[f"lower_{pct}"], out[f"upper_{pct}"] = lo, hi
+        out[f"in_{pct}"] = (lo <= y) & (y <= hi)
+    return out
+
+
+def summarize(points: list[dict]) -> dict:
+    """Scores pooled over the held-out runs of one or more splits."""
+    from bayescale.calibration import clopper_pearson
+
+    cat = {k: np.concatenate([np.asarray(p[k]) for p in points]) for k in ("rel_error", "crps", "in_50", "in_90")}
+    n = int(cat["rel_error"].size)
+    out = {"n_test": n, "median_abs_rel_error": float(np.median(np.abs(cat["rel_error"]))),
+           "bias": float(np.median(cat["rel_error"])), "crps": float(np.mean(cat["crps"]))}
+    for pct in ("50", "90"):
+        hits = int(cat[f"in_{pct}"].sum())
+        lo, hi = clopper_pearson(hits, n)
+        out[f"coverage_{pct}"] = hits / n
+        out[f"coverage_{pct}_ci"] = [float(lo), float(hi)]
+    return out
+
+
+# ---------------------------------------------------------------- the two methods
+def run_bayescale(split: Split, seed: int, args) -> dict:
+    import bayescale as bs
+
+    kw = {"seed": seed, "likelihood": args.likelihood}
+    if args.warmup is not None:
+        kw["num_warmup"] = args.warmup
+    if args.draws is not None:
+        kw["num_samples"] = args.draws
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = bs.fit(split.train, **kw)
+        wall = time.perf_counter() - t0
+        test = split.test
+        draws = fit.predict_draws(N=test.N, D=test.D, noise=True, seed=seed)
+        pts = _points(np.median(draws, axis=0), draws, test.loss)
+        front = None
+        if split.frontier_C is not None:
+            f = fit.frontier(C=split.frontier_C, prob=0.9).iloc[0]
+            lo, hi = float(f["N_opt_lower"]), float(f["N_opt_upper"])
+            front = {"median": float(f["N_opt_median"]), "lower": lo, "upper": hi,
+                     "contains": bool(lo <= split.frontier_N_emp <= hi)}
+    d = fit.diagnostics
+    post = fit.draws()
+    return {
+        "wall_s": wall, "points": pts, "frontier": front,
+        "diagnostics": {"divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
+                        "min_ess_bulk": float(min(d.ess_bulk.values())), "converged": bool(fit.converged),
+                        "mean_steps": float(d.mean_steps)},
+        "posterior_median": {k: float(np.median(v)) for k, v in post.items() if np.ndim(v) == 1},
+        "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:300]}" for w in caught}),
+    }
+
+
+def _law(p: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
+    """The Chinchilla law at parameters ``p`` = (a, b, e, alpha, beta), rows of p broadcast over points."""
+    a, b, e, alpha, beta = (np.asarray(p)[..., k, None] for k in range(5))
+    t = np.stack(np.broadcast_arrays(a - alpha * logN, b - beta * logD, e))
+    return np.exp(np.logaddexp.reduce(t, axis=0))
+
+
+def _n_opt(p: np.ndarray, C: float) -> np.ndarray:
+    """Closed-form compute-optimal N at budget C (SCIENCE.md), per row of p = (a, b, e, alpha, beta)."""
+    a, b, _, alpha, beta = np.asarray(p, dtype=np.float64).T
+    with np.errstate(all="ignore"):
+        G = (alpha * np.exp(a) / (beta * np.exp(b))) ** (1.0 / (alpha + beta))
+        return G * (C / 6.0) ** (beta / (alpha + beta))
+
+
+def classic_point_fit(split: Split, grid) -> dict:
+    """The grid fit on the training runs (deterministic: computed once per split, whatever the seed)."""
+    tr = split.train
+    logN, logD, logL = np.log(tr.N), np.log(tr.D), np.log(tr.loss)
+    f = _huber_objective()
+    t0 = time.perf_counter()
+    best, _ = _grid_fit(f, logN, logD, logL, grid)
+    best, val = _grid_fit(f, logN, logD, logL, [best], BOOT_OPTIONS)  # polish the winner
+    return {"params": best, "huber_sum": float(val), "grid_s": time.perf_counter() - t0, "starts": len(grid)}
+
+
+def run_classic(split: Split, point: dict, seed: int, args) -> dict:
+    tr, test = split.train, split.test
+    logN, logD, logL = np.log(tr.N), np.log(tr.D), np.log(tr.loss)
+    f = _huber_objective()
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    boots = []
+    for _ in range(args.resamples):
+        i = rng.integers(0, tr.n, tr.n)
+        boots.append(_grid_fit(f, logN[i], logD[i], logL[i], [point["params"]], BOOT_OPTIONS)[0])
+    boots = np.asarray(boots)
+    boot_s = time.perf_counter() - t0
+    tN, tD = np.log(test.N), np.log(test.D)
+    draws = _law(boots, tN, tD)
+    pts = _points(_law(point["params"], tN, tD), draws, test.loss)
+    front = None
+    if split.frontier_C is not None:
+        n_boot = _n_opt(boots, split.frontier_C)
+        lo, hi = (float(v) for v in np.nanquantile(n_boot, [0.05, 0.95]))
+        front = {"median": float(_n_opt(point["params"][None, :], split.frontier_C)[0]), "lower": lo, "upper": hi,
+                 "contains": bool(lo <= split.frontier_N_emp <= hi)}
+    a, b, e, alpha, beta = point["params"]
+    return {
+        "wall_s": point["grid_s"] + boot_s, "grid_s": point["grid_s"], "boot_s": boot_s, "starts": point["starts"],
+        "resamples": args.resamples, "points": pts, "frontier": front,
+        "point": {"E": float(np.exp(e)), "A": float(np.exp(a)), "B": float(np.exp(b)), "alpha": float(alpha),
+                  "beta": float(beta)},
+        "huber_sum": point["huber_sum"],
+        "boot_alpha_90": [float(v) for v in np.quantile(boots[:, 3], [0.05, 0.95])],
+    }
+
+
+# ---------------------------------------------------------------- report
+def _row(label: str, method: str, s: dict, r: dict | None, split: Split | None) -> dict:
+    row = {"split": label, "method": method, "n": f"{split.train.n}/{s['n_test']}" if split else f"-/{s['n_test']}",
+           "extrap": float(split.test.C.max() / split.train.C.max()) if split else None,
+           "mare": 100 * s["median_abs_rel_error"], "bias": 100 * s["bias"], "crps": s["crps"]}
+    for pct in ("50", "90"):
+        lo, hi = s[f"coverage_{pct}_ci"]
+        row[f"cov{pct}"] = f"{s[f'coverage_{pct}']:.2f} [{lo:.2f}, {hi:.2f}]"
+    if r is not None:
+        row["wall"] = r["wall_s"]
+        d = r.get("diagnostics")
+        if d is not None:
+            row.update(div=str(d["divergences"]), rhat=d["max_rhat"], ess=d["min_ess_bulk"],
+                       conv="yes" if d["converged"] else "NO")
+    return row
+
+
+COLUMNS = [("split", "split", ""), ("method", "method", ""), ("n", "train/test", ""), ("extrap", "C extrap", ".3g"),
+           ("mare", "med abs rel err %", ".2f"), ("bias", "bias %", "+.2f"), ("cov50", "cov 50% [CP 95%]", ""),
+           ("cov90", "cov 90% [CP 95%]", ""), ("crps", "CRPS", ".4f"), ("div", "div", ""), ("rhat", "max R-hat", ".3f"),
+           ("ess", "min ESS", ".0f"), ("conv", "conv", ""), ("wall", "wall s", ".1f")]
+
+
+def _pooled(records: list[dict], method: str) -> dict:
+    out = summarize([r[method]["points"] for r in records])
+    if method == "bayescale":
+        ds = [r[method]["diagnostics"] for r in records]
+        out["diagnostics"] = {"divergences": int(sum(d["divergences"] for d in ds)),
+                              "max_rhat": float(max(d["max_rhat"] for d in ds)),
+                              "min_ess_bulk": float(min(d["min_ess_bulk"] for d in ds)),
+                              "converged": f"{sum(d['converged'] for d in ds)}/{len(ds)}"}
+    return out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="bayescale fit seeds (and bootstrap seeds)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: splits epoch, li, porian:3 (unless --splits), small grid, 20 resamples, 300+300 draws")
+    p.add_argument("--splits", nargs="+", default=None, help="epoch, li, porian (all 15), porian:<i> (default: all)")
+    p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
+    p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
+    p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
+    p.add_argument("--warmup", type=int, default=None, help="bayescale num_warmup (default: bs.fit's)")
+    p.add_argument("--draws", type=int, default=None, help="bayescale num_samples (default: bs.fit's)")
+    p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    args = p.parse_args(argv)
+    args.splits = args.splits or (["epoch", "li", "porian:3"] if args.quick else ["epoch", "porian", "li"])
+    args.grid = args.grid or ("small" if args.quick else "full")
+    args.resamples = args.resamples if args.resamples is not None else (20 if args.quick else 400)
+    if args.quick:
+        args.warmup = args.warmup if args.warmup is not None else 300
+        args.draws = args.draws if args.draws is not None else 300
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise SystemExit(f"no data folder {data_dir}: the real-data CSV files live in ../shared/data (--data-dir)")
+
+    t_start = time.perf_counter()
+    splits = make_splits(data_dir, args.splits)
+    grid = classic_grid(small=args.grid == "small")
+    records = []
+    for split in splits:
+        point = classic_point_fit(split, grid)
+        for seed in args.seeds:
+            rec = {"split": split.name, "dataset": split.dataset, "seed": seed, "n_train": split.train.n,
+                   "n_test": split.test.n, "extrapolation": float(split.test.C.max() / split.train.C.max()),
+                   "frontier_C": split.frontier_C, "frontier_N_emp": split.frontier_N_emp,
+                   "bayescale": run_bayescale(split, seed, args), "classic": run_classic(split, point, seed, args)}
+            for m in ("bayescale", "classic"):
+                rec[m]["summary"] = summarize([rec[m]["points"]])
+            records.append(rec)
+            b, c = rec["bayescale"], rec["classic"]
+            print(f"  {split.name} seed {seed}: bayescale {b['wall_s']:.1f} s (converged {b['diagnostics']['converged']}), "
+                  f"classic grid {c['grid_s']:.1f} s + bootstrap {c['boot_s']:.1f} s", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - t_start
+
+    by_name = {s.name: s for s in splits}
+    rows = []
+    for rec in records:
+        label = rec["split"] if len(args.seeds) == 1 else f"{rec['split']} (seed {rec['seed']})"
+        for m in ("bayescale", "classic"):
+            rows.append(_row(label, m, rec[m]["summary"], rec[m], by_name[rec["split"]]))
+    pooled = {}
+    groups = {f"{ds} (pooled)": [r for r in records if r["dataset"] == ds] for ds in dict.fromkeys(r["dataset"] for r in records)}
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    groups["all (pooled)"] = records
+    for label, recs in groups.items():
+        pooled[label] = {m: _pooled(recs, m) for m in ("bayescale", "classic")}
+        for m in ("bayescale", "classic"):
+            s = pooled[label][m]
+            row = _row(label, m, s, {"wall_s": sum(r[m]["wall_s"] for r in recs), "diagnostics": s.get("diagnostics")}
+                       if m == "bayescale" else {"wall_s": sum(r[m]["wall_s"] for r in recs)}, None)
+            if m == "bayescale":
+                row["div"], row["conv"] = str(s["diagnostics"]["divergences"]), s["diagnostics"]["converged"]
+            rows.append(row)
+
+    print(f"\nReal-data backtests: bayescale (bs.fit defaults, likelihood={args.likelihood}"
+          f"{'' if args.warmup is None else f', {args.warmup}+{args.draws} draws'}) vs classic (summed Huber, "
+          f"L-BFGS-B, {GRIDS[args.grid]}, bootstrap {args.resamples} resamples); seeds {args.seeds}\n")
+    print(table(rows, COLUMNS))
+
+    frontier = []
+    for rec in records:
+        if rec["frontier_C"] is None:
+            continue
+        b, c = rec["bayescale"]["frontier"], rec["classic"]["frontier"]
+        frontier.append({"split": rec["split"] if len(args.seeds) == 1 else f"{rec['split']} (seed {rec['seed']})",
+                         "seed": rec["seed"], "C": rec["frontier_C"], "N_emp": rec["frontier_N_emp"],
+                         "bs": f"{b['median']:.3g} [{b['lower']:.3g}, {b['upper']:.3g}]", "bs_in": "yes" if b["contains"] else "no",
+                         "cl": f"{c['median']:.3g} [{c['lower']:.3g}, {c['upper']:.3g}]", "cl_in": "yes" if c["contains"] else "no",
+                         "bayescale": b, "classic": c})
+    counts = {}
+    if frontier:
+        print("\nPorian frontier check: does the 90% interval of N_opt at the largest held-out budget contain the "
+              "empirical IsoFLOP minimum (N of the lowest-loss run there)?\n")
+        print(table(frontier, [("split", "configuration", ""), ("C", "C", ".3g"), ("N_emp", "empirical N_opt", ".3g"),
+                               ("bs", "bayescale N_opt median [90%]", ""), ("bs_in", "contains", ""),
+                               ("cl", "classic N_opt point [90% bootstrap]", ""), ("cl_in", "contains", "")]))
+        counts = {m: sum(f[m]["contains"] for f in frontier) for m in ("bayescale", "classic")}
+        print(f"\ncontained: bayescale {counts['bayescale']}/{len(frontier)}, classic {counts['classic']}/{len(frontier)}")
+    print(f"\ntotal wall time {wall:.0f} s")
+
+    def _jsonable(rec):
+        out = dict(rec)
+        for m in ("bayescale", "classic"):
+            out[m] = {k: v for k, v in rec[m].items()}
+            out[m]["points"] = {k: np.asarray(v).tolist() for k, v in rec[m]["points"].items()}
+        split = by_name[rec["split"]]
+        out["test"] = {"N": split.test.N.tolist(), "D": split.test.D.tolist(), "loss": split.test.loss.tolist()}
+        return out
+
+    payload = {
+        "settings": {"seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
+                     "grid": args.grid, "starts": len(grid), "resamples": args.resamples, "warmup": args.warmup,
+                     "draws": args.draws, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
+                     "li_cutoff_N": LI_CUTOFF_N, "porian_held_out_budgets": PORIAN_HELD_OUT, "boot_options": BOOT_OPTIONS},
+        "wall_s": wall,
+        "splits": [_jsonable(r) for r in records],
+        "pooled": pooled,
+        "frontier_check": {"rows": [{k: v for k, v in f.items() if k not in ("bs", "bs_in", "cl", "cl_in")} for f in frontier],
+                           "contained": counts, "configurations": len(frontier)},
+    }
+    path = write_json("real_backtests" + ("_quick" if args.quick else ""), payload, args.out)
+    print(f"wrote {path}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
