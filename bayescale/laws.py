@@ -54,7 +54,7 @@ def _logsumexp_terms(*terms):
 
     Written elementwise rather than as a reduction over a stacked axis: XLA:CPU (jaxlib 0.10) hands
     ``reduce(stack(terms), axis=0)`` to a YNNPACK fusion, which is 10-25x slower once the stacked
-    array passes 128 KiB (float32 Chinchilla: above 10,922 points), so one gradient cost 3-8x more
+    array passes 128 KiB (float32 Chinchilla: above 10,922 points), so one gradient cost 2.4-3.2x more
     per point at 25,000 points than at 10,000 (``benchmarks/bench_data_size.py``).
     """
     terms = jnp.broadcast_arrays(*terms)
