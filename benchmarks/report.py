@@ -51,6 +51,9 @@ def main(argv=None) -> None:
     if ds:
         print("\nData size:\n")
         print(table(ds["results"], [("n", "n", "d"), ("gradient_us", "us/gradient", ".1f"), ("gradient_cost_ratio", "x", ".1f"),
+                                    ("gradient_per_point_ratio", "per point", ".2f"),
+                                    ("baseline_gradient_us", "baseline us/gradient", ".1f"),
+                                    ("baseline_gradient_per_point_ratio", "per point", ".2f"),
                                     ("posterior_s", "s/posterior", ".2f"), ("posterior_cost_ratio", "x", ".1f"),
                                     ("steps_per_draw", "steps/draw", ".1f"), ("min_ess_bulk", "min ESS", ".0f")]))
     dv = _load("devices", folder)
