@@ -149,7 +149,7 @@ def _points(median: np.ndarray, draws: np.ndarray, y: np.ndarray) -> dict:
 
 def summarize(points: list[dict]) -> dict:
     """Scores pooled over the held-out runs of one or more splits."""
-    from bayescale.calibration import clopper_pearson
+    from bayescale.analyses.calibration import clopper_pearson
 
     cat = {k: np.concatenate([np.asarray(p[k]) for p in points]) for k in ("rel_error", "crps", "in_50", "in_90")}
     n = int(cat["rel_error"].size)

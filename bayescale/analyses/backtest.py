@@ -28,7 +28,8 @@ import numpy as np
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError, CutoffError, DataError
 from bayescale.fitting.batch import fit_many
-from bayescale.fitting.fit import check_seed, fit
+from bayescale.fitting.fit import check_seed
+from bayescale.fitting.fit import fit as fit_one
 from bayescale.model.spec import ScalingModel, resolve_model
 
 __all__ = ["backtest", "Backtest", "crps_from_draws", "fit_all", "check_levels"]
@@ -49,7 +50,7 @@ def fit_all(datasets: Sequence[ScalingData], model: ScalingModel, **fit_kwargs) 
     """
     datasets = list(datasets)
     if model.pooling.grouped:
-        return [fit(d, model=model, **fit_kwargs) for d in datasets]
+        return [fit_one(d, model=model, **fit_kwargs) for d in datasets]
     out: list = [None] * len(datasets)
     groups: dict[int, list[int]] = {}
     for i, d in enumerate(datasets):

@@ -9,9 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob, _positive, isoflop_draws, law_params, quantiles
-from bayescale.data import FLOPS_PER_PARAM_TOKEN
-from bayescale.errors import ConfigError
+from bayescale.analyses.decisions import _check_prob, _positive, isoflop_draws, law_params
 from bayescale.plots._common import (
     BANDS,
     CHINCHILLA_REFERENCE,

@@ -10,13 +10,11 @@ from bayescale.analyses.decisions import _check_prob
 from bayescale.errors import ConfigError
 from bayescale.plots._common import (
     BANDS,
-    CHINCHILLA_REFERENCE,
     _check_bands,
     _compute_range,
     _draw_bands,
     _mpl,
     _new_axes,
-    _shade_data_range,
 )
 
 __all__ = ["plot_law", "plot_residuals", "plot_pairs"]

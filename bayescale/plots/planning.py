@@ -6,18 +6,8 @@ import os
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob
 from bayescale.errors import ConfigError
-from bayescale.plots._common import (
-    BANDS,
-    CHINCHILLA_REFERENCE,
-    _check_bands,
-    _compute_range,
-    _draw_bands,
-    _mpl,
-    _new_axes,
-    _shade_data_range,
-)
+from bayescale.plots._common import _mpl, _new_axes
 from bayescale.plots.frontier import plot_frontier, plot_isoflop, plot_tokens_per_param
 from bayescale.plots.law import plot_law, plot_pairs, plot_residuals
 
