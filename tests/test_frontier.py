@@ -44,3 +44,24 @@ def test_exponents_and_broadcasting():
     slope = np.diff(np.log(f["N_opt"][0])) / np.diff(np.log([1e20, 1e22, 1e24]))
     np.testing.assert_allclose(slope, f["a"][0], rtol=1e-4)
     assert float(f["a"][0] + f["b"][0]) == pytest.approx(1.0)
+
+
+def test_compute_for_loss_by_bisection_matches_the_closed_form():
+    """A law without a closed-form compute-for-loss (e.g. Kaplan's) bisects on its numerical frontier:
+    on Chinchilla's law it must agree with the closed form (float32 frontier: within 1%)."""
+    import dataclasses
+
+    import numpy as np
+
+    from bayescale.model.chinchilla import CHINCHILLA
+
+    numerical = dataclasses.replace(CHINCHILLA, compute_for_loss_fn=None)
+    p = {"E": np.array([1.817, 1.9]), "A": np.array([477.8, 400.0]), "B": np.array([2143.0, 1800.0]),
+         "alpha": np.array([0.347, 0.33]), "beta": np.array([0.367, 0.35])}
+    exact = CHINCHILLA.compute_for_loss(p, [2.0, 1.85])
+    approx = numerical.compute_for_loss(p, [2.0, 1.85])
+    np.testing.assert_array_equal(approx["reachable"], exact["reachable"])  # E = 1.9 cannot reach 1.85
+    ok = exact["reachable"]
+    for k in ("C", "N_opt", "D_opt"):
+        np.testing.assert_allclose(approx[k][ok], exact[k][ok], rtol=1e-2)
+        assert np.all(np.isinf(approx[k][~ok]))

@@ -224,15 +224,16 @@ class Law:
         return f"Law({self.name!r}: {self.formula})"
 
 
-#: Bisection range of log10 C for laws without a closed-form compute-for-loss.
-_LOG10_C_RANGE = (10.0, 40.0)
+#: Bisection range of log10 C for laws without a closed-form compute-for-loss (1e35 FLOPs stays
+#: inside float32, where the numerical frontier works).
+_LOG10_C_RANGE = (10.0, 35.0)
 
 
 def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: int = 60) -> dict:
     """Least compute reaching ``loss``: bisection in log C on the frontier loss ``L*(C)`` (decreasing in C).
 
     The frontier is the numerical one of ``law.log_loss`` (valid for every law with a
-    frontier). A draw whose ``L*`` at 1e40 FLOPs is still above the target is unreachable.
+    frontier). A draw whose ``L*`` at 1e35 FLOPs is still above the target is unreachable.
     """
     p = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
     ell = np.atleast_1d(np.asarray(loss, dtype=np.float64))
