@@ -29,7 +29,9 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
+    g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
+    g.add_argument("--until-converged", type=int, default=3, metavar="K",
+                   help="continue chains failing only R-hat/ESS by --draws draws, up to K times (default 3; 0: never)")
     g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
 
 
@@ -143,6 +145,7 @@ def _fit_kwargs(args) -> dict:
     return dict(
         law=args.law, likelihood=args.likelihood, seed=args.seed, num_chains=args.chains,
         num_warmup=args.warmup, num_samples=args.draws, target_accept=args.target_accept,
+        until_converged=args.until_converged,
     )
 
 

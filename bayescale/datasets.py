@@ -30,7 +30,7 @@ from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError
 
 __all__ = [
-    "example", "EXAMPLE_TRUTH",
+    "example", "EXAMPLE_TRUTH", "overtraining", "GADRE_TRUTH",
     "load_chinchilla", "CHINCHILLA_URL", "CHINCHILLA_SHA256", "CHINCHILLA_ENV",
     "load_porian", "porian_configs", "PORIAN_SHA256", "PORIAN_ENV", "PORIAN_FILE", "PORIAN_CONFIG_COLUMNS",
     "load_li", "LI_URL", "LI_SHA256", "LI_ENV",
@@ -116,6 +116,44 @@ def example(*, seed: int = 0, noise: float = 0.01, budgets: int = 9, sizes_per_b
     clean = np.asarray(chinchilla_loss({k: np.float64(v) for k, v in EXAMPLE_TRUTH.items()}, N, D), dtype=np.float64)
     loss = clean * np.exp(noise * rng.standard_t(5, size=N.shape))
     return ScalingData.from_arrays(N=N, D=D, loss=loss)
+
+
+#: A Gadre et al. (2024)-like truth for :func:`overtraining`: the law with E = 1.2 through four C4
+#: validation losses of their RedPajama runs (mlfoundations/scaling ``exp_data/models/rpj-*.json``).
+GADRE_TRUTH = {"E": 1.2, "A": 98.8, "B": 86.5, "alpha": 0.2186, "beta": 0.2186}
+
+
+def overtraining(*, seed: int = 0, truth=None, noise: float = 0.01, size_offset: float = 0.0) -> ScalingData:
+    """A synthetic over-training sweep like Gadre et al. (2024): few model sizes, many token budgets.
+
+    Four model sizes log-spaced from 10M to 400M parameters, each trained on 0.25x to 32x
+    of 20 tokens per parameter (8 doublings): 32 runs. Four sizes pin down ``L`` along
+    ``D`` well and along ``N`` poorly, so ``E``, ``A`` and ``alpha`` trade off along a curved
+    ridge: the hard case for a sampler. Noise as in :func:`example` (Student-t(5), scale
+    ``noise`` on log loss); ``size_offset`` adds one normal offset (that sd) per model size
+    on log loss, a misfit real sizes have (different shapes) and the law cannot absorb.
+    ``truth``: Chinchilla parameters (default :data:`EXAMPLE_TRUTH`; :data:`GADRE_TRUTH`).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> data = bs.datasets.overtraining(truth=bs.datasets.GADRE_TRUTH, seed=1)
+    >>> data.n, len(set(data.N)), f"{(data.D / data.N).min():.0f}-{(data.D / data.N).max():.0f}"
+    (32, 4, '5-640')
+    """
+    from bayescale.model.chinchilla import chinchilla_loss
+
+    truth = EXAMPLE_TRUTH if truth is None else truth
+    rng = np.random.default_rng(seed)
+    sizes = np.geomspace(1e7, 4e8, 4)
+    multiples = 2.0 ** np.arange(-2, 6)
+    N = np.repeat(sizes, multiples.size)
+    D = np.tile(multiples, sizes.size) * 20.0 * N
+    clean = np.asarray(chinchilla_loss({k: np.float64(v) for k, v in truth.items()}, N, D), dtype=np.float64)
+    log_noise = noise * rng.standard_t(5, size=N.shape)
+    if size_offset:
+        log_noise = log_noise + np.repeat(size_offset * rng.standard_normal(sizes.size), multiples.size)
+    return ScalingData.from_arrays(N=N, D=D, loss=clean * np.exp(log_noise))
 
 
 def load_chinchilla(

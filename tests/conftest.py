@@ -14,16 +14,26 @@ import bayescale as bs
 FAST = dict(num_chains=4, num_warmup=500, num_samples=500)
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EPOCH_FILE = SHARED_DATA / "epoch_chinchilla_svg_extracted_data.csv"
+#: Offset added to the seeds of the tests (data simulation and chains): ``BAYESCALE_TEST_SEED=1 make test``
+#: reruns the suite on other draws, so a test that holds only at one seed shows itself. Doctests and the
+#: README's examples keep their documented seeds.
+SEED = int(os.environ.get("BAYESCALE_TEST_SEED", "0"))
+
+
+@pytest.fixture
+def test_seed() -> int:
+    """The seed offset of this run (``BAYESCALE_TEST_SEED``, default 0)."""
+    return SEED
 
 
 @pytest.fixture(scope="session")
 def example_data():
-    return bs.datasets.example()
+    return bs.datasets.example(seed=SEED)
 
 
 @pytest.fixture(scope="session")
 def example_fit(example_data):
-    return bs.fit(example_data, seed=0, **FAST)
+    return bs.fit(example_data, seed=SEED, **FAST)
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +54,14 @@ def _doctest_cwd():
 
 @pytest.fixture(scope="session")
 def normal_fit(example_data):
-    return bs.fit(example_data, likelihood="normal", seed=0, **FAST)
+    return bs.fit(example_data, likelihood="normal", seed=SEED, **FAST)
 
 
 @pytest.fixture(scope="session")
 def huber_fit(example_data):
-    return bs.fit(example_data, likelihood="huber", seed=0, **FAST)
+    return bs.fit(example_data, likelihood="huber", seed=SEED, **FAST)
 
 
 @pytest.fixture(scope="session")
 def learned_df_fit(example_data):
-    return bs.fit(example_data, likelihood=bs.Likelihood("student_t", df="learn"), seed=0, **FAST)
+    return bs.fit(example_data, likelihood=bs.Likelihood("student_t", df="learn"), seed=SEED, **FAST)

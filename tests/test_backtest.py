@@ -13,14 +13,14 @@ from bayescale import cli, errors
 from bayescale.analyses.backtest import crps_from_draws
 from bayescale.inference.nuts import TRACE_COUNTS
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 CUTOFFS = [1e21, 2e21]
 
 
 @pytest.fixture(scope="module")
 def bt(example_data):
-    return bs.backtest(example_data, cutoff=CUTOFFS, seed=0, **FAST)
+    return bs.backtest(example_data, cutoff=CUTOFFS, seed=SEED, **FAST)
 
 
 def normal_crps(mu, s, y):
@@ -91,7 +91,7 @@ def test_lpd_matches_scipy(bt):
 
 def test_by_N(example_data):
     cut = float(np.sort(example_data.N)[159]) * 1.001  # 160 runs strictly below: reuses that program
-    bt = bs.backtest(example_data, cutoff=cut, by="N", seed=0, **FAST)
+    bt = bs.backtest(example_data, cutoff=cut, by="N", seed=SEED, **FAST)
     assert int(bt.table.n_train.iloc[0]) == 160
     assert bt.points.N.min() >= cut and bt.fits[0].data.N.max() < cut
 

@@ -15,7 +15,7 @@ from bayescale import errors
 from bayescale.posterior import idata as _idata
 from bayescale.inference.nuts import TRACE_COUNTS
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -28,12 +28,12 @@ def other_data(example_data):
 
 @pytest.fixture(scope="module")
 def batch_fits(example_data, other_data):
-    return bs.fit_many([example_data, other_data], seed=0, **FAST)
+    return bs.fit_many([example_data, other_data], seed=SEED, **FAST)
 
 
 def test_fit_many_returns_ordinary_fits(batch_fits, example_fit):
     assert len(batch_fits) == 2
-    for f, seed in zip(batch_fits, (0, 1)):
+    for f, seed in zip(batch_fits, (SEED, SEED + 1)):
         assert isinstance(f, bs.ScalingFit) and f.seed == seed
         assert set(f.idata.groups()) == set(example_fit.idata.groups())
         assert f.idata.posterior["alpha"].shape == (4, 500)
@@ -43,9 +43,9 @@ def test_fit_many_returns_ordinary_fits(batch_fits, example_fit):
 
 
 def test_batch_equals_loop(batch_fits, example_fit, example_data, other_data):
-    """fit_many(ds, seed=0)[i] runs the very computation of fit(ds[i], seed=i) (the single-fit program
+    """fit_many(ds, seed=s)[i] runs the very computation of fit(ds[i], seed=s + i) (the single-fit program
     mapped over datasets inside one compiled call), so the draws are identical, not merely equivalent."""
-    loop = [example_fit, bs.fit(other_data, seed=1, **FAST)]
+    loop = [example_fit, bs.fit(other_data, seed=SEED + 1, **FAST)]
     for b, l in zip(batch_fits, loop):
         for k in LAW_PARAMS + ("sigma",):
             np.testing.assert_array_equal(b.idata.posterior[k], l.idata.posterior[k])
@@ -94,16 +94,16 @@ def test_fit_many_errors_before_compiling(example_data):
 
 
 def test_bootstrap_resamples_rows(example_data):
-    fits = bs.bootstrap(example_data, 2, seed=3, **FAST)
-    idx = bs.batch.bootstrap_indices(example_data.n, 2, seed=3)
+    fits = bs.bootstrap(example_data, 2, seed=SEED + 3, **FAST)
+    idx = bs.batch.bootstrap_indices(example_data.n, 2, seed=SEED + 3)
     assert [f.seed for f in fits] == [3, 4]
     for f, rows in zip(fits, idx):
         np.testing.assert_array_equal(f.data.loss, example_data.loss[rows])
         np.testing.assert_array_equal(f.data.N, example_data.N[rows])
         assert len(np.unique(rows)) < example_data.n  # with replacement: some rows repeat
     # Deterministic resampling for a seed; different seeds, different resamples.
-    np.testing.assert_array_equal(idx, bs.batch.bootstrap_indices(example_data.n, 2, seed=3))
-    assert not np.array_equal(idx, bs.batch.bootstrap_indices(example_data.n, 2, seed=4))
+    np.testing.assert_array_equal(idx, bs.batch.bootstrap_indices(example_data.n, 2, seed=SEED + 3))
+    assert not np.array_equal(idx, bs.batch.bootstrap_indices(example_data.n, 2, seed=SEED + 4))
 
 
 def test_compile_cache_settings(tmp_path, monkeypatch):

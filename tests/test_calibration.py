@@ -13,7 +13,7 @@ from bayescale import errors
 from bayescale.analyses.calibration import _simulate, clopper_pearson
 from bayescale.inference.nuts import TRACE_COUNTS
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 TRUTH = dict(bs.datasets.EXAMPLE_TRUTH, sigma=0.01)
 QUANTITIES = ["E", "alpha", "beta", "N_opt@10x", "N_opt@100x", "tokens_per_param@10x", "tokens_per_param@100x"]
@@ -30,7 +30,7 @@ def test_simulation_is_the_model(example_data):
     """Prior draws follow the priors; at a fixed truth, log losses scatter around the law with scale sigma."""
     model = bs.ScalingModel()
     law = model.law
-    sim = _simulate(model, example_data, None, 4000, seed=0)
+    sim = _simulate(model, example_data, None, 4000, seed=SEED)
     # alpha ~ LogNormal(-1.2, 0.75): the mean of log alpha has MC sd 0.75/sqrt(4000) = 0.012; allow 4 sd.
     assert np.mean(np.log(sim["alpha"])) == pytest.approx(-1.2, abs=0.05)
     assert np.std(np.log(sim["alpha"])) == pytest.approx(0.75, rel=0.05)
@@ -51,7 +51,7 @@ def test_simulation_is_the_model(example_data):
     from bayescale.analyses.calibration import _sampled_truth
 
     fixed = _sampled_truth(model, TRUTH, law.reference(example_data.N, example_data.D))
-    sim = _simulate(model, example_data, fixed, 200, seed=0)
+    sim = _simulate(model, example_data, fixed, 200, seed=SEED)
     np.testing.assert_allclose(sim["A"], TRUTH["A"], rtol=1e-4)
     clean = np.log(np.asarray(bs.chinchilla_loss(bs.datasets.EXAMPLE_TRUTH, example_data.N, example_data.D)))
     resid = sim["log_loss"] - clean
@@ -61,7 +61,7 @@ def test_simulation_is_the_model(example_data):
 
 
 def test_calibration_fixed_truth_bookkeeping():
-    cal = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=0, **FAST)
+    cal = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=SEED, **FAST)
     cov = cal.coverage
     assert sorted(set(cov.quantity)) == sorted(QUANTITIES) and len(cov) == 14
     assert np.all((0 <= cov.hits) & (cov.hits <= 3)) and np.all(cov.M == 3)
@@ -76,7 +76,7 @@ def test_calibration_fixed_truth_bookkeeping():
     assert cal.truths["N_opt@10x"][0] == pytest.approx(float(f["N_opt"]), rel=1e-4)
     assert cal.converged.all()
     # Same seed, same table.
-    again = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=0, **FAST)
+    again = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=SEED, **FAST)
     assert again.coverage.equals(cal.coverage)
     assert "Calibration(M=3" in repr(cal)
 
@@ -123,7 +123,7 @@ def test_coverage_and_sbc_at_prior_truths():
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", errors.ConvergenceWarning)
-        cal = bs.calibration(M=100, seed=1, levels=(0.5, 0.9), **FAST)
+        cal = bs.calibration(M=100, seed=SEED + 1, levels=(0.5, 0.9), **FAST)
     cov = cal.coverage
     for _, r in cov.iterrows():
         assert r.p_value > 1e-3, f"{r.quantity} at {r.level}: {r.hits}/100 (p = {r.p_value:.2g})"

@@ -9,7 +9,7 @@ import pytest
 import bayescale as bs
 from bayescale import errors
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 
 def test_compare_prefers_chinchilla_over_power_law_in_C(example_data, example_fit):
@@ -17,7 +17,7 @@ def test_compare_prefers_chinchilla_over_power_law_in_C(example_data, example_fi
     see the loss rise on either side of each IsoFLOP minimum, so it must lose by many standard errors."""
     # The misspecified power law mixes poorly here (a few divergences, R-hat ~1.015): its elpd
     # is off by far more than that could move it, so the ranking does not depend on it.
-    pl = bs.fit(example_data, law="power_law", seed=0, warn=False, **FAST)
+    pl = bs.fit(example_data, law="power_law", seed=SEED, warn=False, **FAST)
     with warnings.catch_warnings():
         # The misspecified power law may have influential points; the ranking is the point here.
         warnings.simplefilter("ignore", bs.ParetoKWarning)
@@ -52,7 +52,7 @@ def test_compare_errors(example_fit, example_data):
         bs.compare({"a": example_fit, "b": other})
 
 
-def corrupt(data, fraction=0.05, factor=1.5, seed=0):
+def corrupt(data, fraction=0.05, factor=1.5, seed=SEED):
     """Multiply the loss of 5% of the runs (9 of 180, chosen at random) by 1.5: diverged or mislogged runs."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(data.n, size=int(round(fraction * data.n)), replace=False)
@@ -71,7 +71,7 @@ def test_robust_likelihoods_resist_corruption(example_data, example_fit, normal_
     moved = {}
     fits = {}
     for lik, clean_fit in clean.items():
-        fit = bs.fit(bad, likelihood=lik, seed=0, warn=False, **FAST)
+        fit = bs.fit(bad, likelihood=lik, seed=SEED, warn=False, **FAST)
         fits[lik] = fit
         c, d = clean_fit.draws(), fit.draws()
         moved[lik] = {}

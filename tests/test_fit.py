@@ -7,7 +7,7 @@ import bayescale as bs
 from bayescale import errors
 from bayescale.inference.nuts import TRACE_COUNTS
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
 
@@ -75,7 +75,7 @@ def test_parameter_recovery(i):
     truth = TRUE_SETS[i]
     hits = {name: 0 for name in ("E", "alpha", "beta")}
     for rep in range(6):
-        fit = bs.fit(simulate(truth, seed=100 + 10 * i + rep), seed=rep, **FAST)
+        fit = bs.fit(simulate(truth, seed=SEED + 100 + 10 * i + rep), seed=SEED + rep, **FAST)
         assert fit.converged, str(fit.diagnostics)
         draws = fit.draws()
         for name in hits:
@@ -89,15 +89,15 @@ def test_parameter_recovery(i):
 def test_same_shape_refit_does_not_retrace(example_data, example_fit):
     before = sum(TRACE_COUNTS.values())
     shifted = bs.ScalingData.from_arrays(N=example_data.N * 1.5, D=example_data.D, loss=example_data.loss * 1.01)
-    bs.fit(shifted, seed=3, **FAST)
+    bs.fit(shifted, seed=SEED + 3, **FAST)
     assert sum(TRACE_COUNTS.values()) == before
 
 
 def test_same_seed_same_draws(example_data, example_fit):
-    again = bs.fit(example_data, seed=0, **FAST)
+    again = bs.fit(example_data, seed=SEED, **FAST)
     for name in LAW_PARAMS:
         np.testing.assert_array_equal(again.idata.posterior[name], example_fit.idata.posterior[name])
-    other = bs.fit(example_data, seed=1, **FAST)
+    other = bs.fit(example_data, seed=SEED + 1, **FAST)
     assert not np.array_equal(other.idata.posterior["alpha"], example_fit.idata.posterior["alpha"])
 
 
@@ -154,7 +154,7 @@ def test_save_load_round_trip(example_fit, tmp_path):
     np.testing.assert_array_equal(back.idata.log_likelihood["log_loss"], example_fit.idata.log_likelihood["log_loss"])
     np.testing.assert_array_equal(back.data.loss, example_fit.data.loss)
     assert back.priors == example_fit.priors and back.likelihood == example_fit.likelihood
-    assert back.ref == example_fit.ref and back.config == example_fit.config and back.seed == 0
+    assert back.ref == example_fit.ref and back.config == example_fit.config and back.seed == SEED
     assert back.diagnostics == example_fit.diagnostics
     assert back.frontier(C=1e21).equals(example_fit.frontier(C=1e21))
 
@@ -176,7 +176,7 @@ def test_load_errors(tmp_path, example_fit):
 
 def test_prior_override_is_used_and_saved(example_data, tmp_path):
     tight = bs.Prior("LogNormal", loc=np.log(0.6), scale=0.01)
-    fit = bs.fit(example_data, priors={"alpha": tight}, seed=0, warn=False, **FAST)
+    fit = bs.fit(example_data, priors={"alpha": tight}, seed=SEED, warn=False, **FAST)
     assert fit.priors["alpha"] == tight
     # A very tight wrong prior pulls alpha to it: the override really is in the model.
     assert float(np.median(fit.draws()["alpha"])) == pytest.approx(0.6, rel=0.03)
@@ -184,7 +184,7 @@ def test_prior_override_is_used_and_saved(example_data, tmp_path):
 
 def test_nonconvergence_warns_with_numbers(example_data):
     with pytest.warns(errors.ConvergenceWarning, match=r"bulk ESS below 400: .*=\d+"):
-        fit = bs.fit(example_data, seed=0, num_chains=2, num_warmup=20, num_samples=30)
+        fit = bs.fit(example_data, seed=SEED, num_chains=2, num_warmup=20, num_samples=30)
     assert not fit.converged
     assert any("ESS" in p for p in fit.diagnostics.problems)
 
@@ -192,7 +192,7 @@ def test_nonconvergence_warns_with_numbers(example_data):
 def test_epoch_reference_numbers(epoch_data):
     """SCIENCE.md: medians inside Epoch's 95% bootstrap intervals; a in [0.49, 0.54]; tokens per
     parameter at 5.88e23 with median in [12, 26] and a 90% interval containing 18."""
-    fit = bs.fit(epoch_data, seed=0)
+    fit = bs.fit(epoch_data, seed=SEED)
     assert fit.converged, str(fit.diagnostics)
     d = fit.draws()
     med = {k: float(np.median(v)) for k, v in d.items()}
@@ -210,7 +210,7 @@ def test_epoch_reference_numbers(epoch_data):
 
 
 def test_prior_predictive_uses_the_fit_model(example_data):
-    pp = bs.prior_predictive(example_data, num_samples=400, seed=1)
+    pp = bs.prior_predictive(example_data, num_samples=400, seed=SEED + 1)
     assert set(pp.groups()) >= {"prior", "prior_predictive", "observed_data"}
     # Draws follow the default priors: log(alpha) ~ Normal(-1.2, 0.75).
     la = np.log(np.asarray(pp.prior["alpha"]).ravel())
@@ -228,7 +228,7 @@ def test_progress_bar_ticks_and_does_not_change_draws(example_data, example_fit,
 
     ticks = []
     monkeypatch.setattr(_progress, "_tick", lambda steps: ticks.append(int(steps)))
-    fit = bs.fit(example_data, seed=0, progress_bar=True, **FAST)
+    fit = bs.fit(example_data, seed=SEED, progress_bar=True, **FAST)
     # 4 chains x (500 warmup + 500 draws), each chain reported in about 20 chunks that together
     # cover every iteration of every chain.
     assert 40 <= len(ticks) <= 160 and sum(ticks) == 4 * 1000

@@ -6,7 +6,7 @@ import pytest
 import bayescale as bs
 from bayescale import errors
 
-from conftest import FAST
+from conftest import SEED, FAST
 from groupsim import POPULATION, SMALL, simulate_groups
 
 #: The population spreads (tau) of 6 groups are weakly identified and mix slowest: twice the
@@ -29,11 +29,11 @@ def test_partial_pooling_works_for_any_law_and_prior(example_data):
     PriorError for a non-LogNormal prior): each parameter is pooled on its unconstrained scale."""
     grouped = bs.ScalingData.from_arrays(N=example_data.N, D=example_data.D, loss=example_data.loss,
                                          group=np.arange(example_data.n) % 2)
-    kaplan = bs.prior_predictive(grouped, law="kaplan", pooling="partial", num_samples=50, seed=0)
+    kaplan = bs.prior_predictive(grouped, law="kaplan", pooling="partial", num_samples=50, seed=SEED)
     f_N = np.asarray(kaplan.prior["f_N"])  # Beta prior: pooled on the logit scale, stays in (0, 1)
     assert f_N.shape == (1, 50, 2) and np.all((f_N > 0) & (f_N < 1))
     assert {"mu_f_N", "tau_f_N", "z_L_ref"} <= set(kaplan.prior.data_vars)
-    gamma = bs.prior_predictive(grouped, pooling="partial", num_samples=2000, seed=0,
+    gamma = bs.prior_predictive(grouped, pooling="partial", num_samples=2000, seed=SEED,
                                 priors={"alpha": bs.Prior("Gamma", concentration=2.0, rate=6.0)})
     # mu_alpha is the Gamma prior pushed to log scale: exp(mu_alpha) ~ Gamma(2, 6), mean 1/3; MC sd 0.005.
     assert np.mean(np.exp(np.asarray(gamma.prior["mu_alpha"]))) == pytest.approx(1 / 3, abs=0.02)
@@ -41,12 +41,12 @@ def test_partial_pooling_works_for_any_law_and_prior(example_data):
 
 @pytest.fixture(scope="module")
 def groups():
-    return simulate_groups(seed=0)
+    return simulate_groups(seed=SEED)
 
 
 @pytest.fixture(scope="module")
 def partial_fit(groups):
-    return bs.fit(groups[0], pooling="partial", seed=0, warn=False, **HIER)
+    return bs.fit(groups[0], pooling="partial", seed=SEED, warn=False, **HIER)
 
 
 @pytest.mark.slow
@@ -90,7 +90,7 @@ def test_small_group_shrinks_toward_population(partial_fit, groups):
     narrower and its median sits closer to the population median."""
     data, _ = groups
     small = data.subset(data.group == SMALL)
-    alone = bs.fit(bs.ScalingData.from_arrays(N=small.N, D=small.D, loss=small.loss), seed=0, warn=False, **FAST)
+    alone = bs.fit(bs.ScalingData.from_arrays(N=small.N, D=small.D, loss=small.loss), seed=SEED, warn=False, **FAST)
     i = partial_fit.group_labels.index(SMALL)
     pooled = partial_fit.draws(("alpha", "mu_alpha"))
     a_alone = alone.draws(("alpha",))["alpha"]
@@ -102,7 +102,7 @@ def test_small_group_shrinks_toward_population(partial_fit, groups):
 
 @pytest.mark.slow
 def test_no_pooling_has_no_population(groups):
-    fit = bs.fit(groups[0], pooling="none", seed=0, warn=False, **FAST)
+    fit = bs.fit(groups[0], pooling="none", seed=SEED, warn=False, **FAST)
     assert fit.idata.posterior["alpha"].dims == ("chain", "draw", "group")
     assert np.isfinite(fit.predict(N=1e9, D=2e10, group="g0").loss_median[0])
     with pytest.raises(errors.LawCapabilityError, match="no population"):

@@ -10,7 +10,7 @@ from bayescale.model.laws import chinchilla_frontier
 from bayescale.model.frontier import numerical_frontier
 from bayescale.model.laws import CHINCHILLA, KAPLAN
 
-from conftest import FAST
+from conftest import SEED, FAST
 from lawsim import TRUTH, simulate
 
 SCALE_PARAMS = {"A", "B", "N_c", "D_c", "x_b"}  # compared on the log scale
@@ -40,8 +40,8 @@ def test_registry_lists_laws():
 
 
 def test_power_law_recovery_and_capabilities(tmp_path):
-    data = simulate("power_law", seed=0)
-    fit = bs.fit(data, law="power_law", seed=0, **FAST)
+    data = simulate("power_law", seed=SEED)
+    fit = bs.fit(data, law="power_law", seed=SEED, **FAST)
     check_recovery(fit, TRUTH["power_law"])
     # A one-variable law in C answers predict from C alone (or two of N, D, C) ...
     by_c = fit.predict(C=1e22)
@@ -65,7 +65,7 @@ def test_power_law_recovery_and_capabilities(tmp_path):
 @pytest.mark.parametrize("name", ["kaplan", "data_constrained", "broken_power_law"])
 def test_law_recovery(name):
     # target_accept 0.9 for the broken power law: its break gave 1 divergence in 2000 draws at 0.8.
-    fit = bs.fit(simulate(name, seed=0), law=name, seed=0, **{**FAST, "target_accept": 0.9 if name == "broken_power_law" else 0.8})
+    fit = bs.fit(simulate(name, seed=SEED), law=name, seed=SEED, **{**FAST, "target_accept": 0.9 if name == "broken_power_law" else 0.8})
     check_recovery(fit, TRUTH[name])
     if name == "kaplan":
         f = fit.frontier(C=[1e21, 1e23])
@@ -127,7 +127,7 @@ def test_user_defined_law(tmp_path):
     clean = truth["E"] + truth["A9"] * (base.N / 1e9) ** -truth["alpha"] + truth["B10"] * (base.D / 1e10) ** -truth["alpha"]
     rng = np.random.default_rng(5)
     data = bs.ScalingData.from_arrays(N=base.N, D=base.D, loss=clean * np.exp(0.01 * rng.standard_normal(base.n)))
-    fit = bs.fit(data, law=law, seed=0, **FAST)
+    fit = bs.fit(data, law=law, seed=SEED, **FAST)
     check_recovery(fit, truth)
     # Its frontier is numerical; with one exponent, D_opt / N_opt = (B' / A')^(1/alpha) per draw
     # (A' = A9 1e9^alpha, B' = B10 1e10^alpha).

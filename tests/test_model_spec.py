@@ -13,7 +13,7 @@ import bayescale as bs
 from bayescale import cli, errors
 from bayescale.analyses.calibration import _simulate
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 
 # ----------------------------------------------------------------- the spec
@@ -34,7 +34,7 @@ def test_spec_resolves_every_prior_once():
 def test_fit_takes_the_spec_or_the_shortcuts_not_both(example_data, example_fit):
     with pytest.raises(errors.ConfigError, match="either model=ScalingModel"):
         bs.fit(example_data, model=bs.ScalingModel(), likelihood="normal")
-    again = bs.fit(example_data, model=bs.ScalingModel(), seed=0, **FAST)
+    again = bs.fit(example_data, model=bs.ScalingModel(), seed=SEED, **FAST)
     # Same model, same seed, same compiled program: the same draws as the keyword form.
     np.testing.assert_array_equal(again.idata.posterior["alpha"], example_fit.idata.posterior["alpha"])
     assert again.model == example_fit.model
@@ -60,7 +60,7 @@ def test_calibration_simulates_the_fitted_huber_model_bug():
     """calibration(likelihood="huber") simulated sigma from HalfNormal(0.1) but fitted HalfNormal(1e-4):
     the data came from another model than the one fitted."""
     model = bs.ScalingModel(likelihood="huber")
-    sim = _simulate(model, bs.datasets.example(), None, 500, seed=0)
+    sim = _simulate(model, bs.datasets.example(), None, 500, seed=SEED)
     # HalfNormal(1e-4): P(sigma > 5e-4) = P(|z| > 5) = 6e-7 per draw (before: ~99% of draws above it).
     assert np.all(sim["sigma"] < 5e-4)
 
@@ -69,7 +69,7 @@ def test_calibration_with_learned_df_bug():
     """calibration(likelihood=StudentT(df="learn")) raised KeyError: 'df' (no prior for df in the simulation)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ConvergenceWarning)  # 2 prior-drawn truths at FAST: bookkeeping only
-        cal = bs.calibration(M=2, likelihood=bs.Likelihood("student_t", df="learn"), seed=0, **FAST)
+        cal = bs.calibration(M=2, likelihood=bs.Likelihood("student_t", df="learn"), seed=SEED, **FAST)
     assert "df" in cal.truths and np.all(cal.truths["df"] > 0)
     assert cal.model.priors["df"] == bs.Prior("Gamma", concentration=2.0, rate=0.1)
     assert "df" in cal.ranks
@@ -81,12 +81,12 @@ def test_prob_better_uses_the_huber_noise_bug(huber_fit):
     Expected ~0.51 with Monte Carlo sd ~0.01 over 2,000 draws; the bound 0.7 is > 15 sd away."""
     N, D = 1e9, 2e10
     assert bs.prob_better(huber_fit, 1.01 * N, D, N, D) == 1.0  # the law alone: more parameters are better
-    assert bs.prob_better(huber_fit, 1.01 * N, D, N, D, noise=True, seed=0) < 0.7
+    assert bs.prob_better(huber_fit, 1.01 * N, D, N, D, noise=True, seed=SEED) < 0.7
 
 
 def test_learned_df_noise_in_decisions_planning_plots_bug(learned_df_fit):
     """With df="learn", decisions, planning and plots passed the string 'learn' to numpy's Student-t."""
-    p = bs.prob_better(learned_df_fit, 2e9, 4e10, 1e9, 4e10, noise=True, seed=0)
+    p = bs.prob_better(learned_df_fit, 2e9, 4e10, 1e9, 4e10, noise=True, seed=SEED)
     assert 0.5 < p <= 1.0
     t = bs.plan(learned_df_fit, target_compute=1e24, budget=1e21, num_sims=16)
     assert np.all(np.isfinite(t.expected_after))
@@ -99,7 +99,7 @@ def test_learned_df_noise_in_decisions_planning_plots_bug(learned_df_fit):
 
 def test_backtest_with_learned_df_bug(example_data):
     """backtest built the observation distribution without df: ConfigError for a learned-df fit."""
-    bt = bs.backtest(example_data, cutoff=1e21, likelihood=bs.Likelihood("student_t", df="learn"), seed=0, **FAST)
+    bt = bs.backtest(example_data, cutoff=1e21, likelihood=bs.Likelihood("student_t", df="learn"), seed=SEED, **FAST)
     assert np.all(np.isfinite(bt.points.lpd)) and bt.table.n_test.iloc[0] == 40
 
 

@@ -54,7 +54,7 @@ import bayescale as bs
 from bayescale import errors
 from bayescale.errors import BayescaleError, BayescaleWarning
 
-from conftest import FAST
+from conftest import SEED, FAST
 
 N_PARAMS = bs.CHINCHILLA.n_params  # 5: a valid table needs >= 7 rows
 HYPO = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -292,7 +292,7 @@ def test_odd_but_valid_data_never_give_nan_posteriors(case, example_data, exampl
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         data = bs.ScalingData.from_arrays(N=N, D=D, loss=loss)
-        fit = bs.fit(data, seed=0, **FAST)
+        fit = bs.fit(data, seed=SEED, **FAST)
     cats = {w.category for w in rec}
     assert cats <= {errors.DataWarning, errors.ConvergenceWarning}, cats
     assert (errors.DataWarning in cats) == (case == "duplicated rows")

@@ -83,6 +83,9 @@ class Calibration:
         True parameters (and frontier quantities) of each simulated dataset.
     converged : numpy.ndarray of bool
         Whether each fit passed the convergence checks (all fits are counted).
+    diagnostics : pandas.DataFrame
+        One row per fit: divergences, max R-hat, min bulk ESS, leapfrog steps per draw,
+        extra draws per chain (``until_converged``), converged.
     budgets : numpy.ndarray
         Compute budgets of the frontier quantities (FLOPs).
     """
@@ -96,6 +99,7 @@ class Calibration:
     M: int
     rank_draws: int
     model: ScalingModel | None = None
+    diagnostics: Any = None
 
     def __repr__(self) -> str:
         wide = self.coverage.pivot(index="quantity", columns="level", values="coverage")
@@ -305,8 +309,13 @@ def calibration(
     hits = {(q, lv): 0 for q in quantities for lv in levels}
     ranks = {k: np.zeros(M, dtype=int) for k in params}
     converged = np.zeros(M, dtype=bool)
+    health = []
     for m, fit in enumerate(fits):
         converged[m] = fit.converged
+        d = fit.diagnostics
+        health.append({"divergences": d.n_divergent, "max_rhat": max(d.rhat.values()),
+                       "min_ess_bulk": min(d.ess_bulk.values()), "steps_per_draw": d.mean_steps,
+                       "extra_draws_per_chain": fit.extra_draws_per_chain, "converged": fit.converged})
         draws = with_frontier(fit.draws(sampled))
         for q in quantities:
             t = truths[q][m]
@@ -346,4 +355,5 @@ def calibration(
             stacklevel=2,
         )
     return Calibration(coverage=coverage, sbc=sbc, ranks=rank_table, truths=pd.DataFrame(truths),
-                       converged=converged, budgets=budgets, M=M, rank_draws=rank_draws, model=model)
+                       converged=converged, budgets=budgets, M=M, rank_draws=rank_draws, model=model,
+                       diagnostics=pd.DataFrame(health))

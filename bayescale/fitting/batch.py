@@ -24,7 +24,10 @@ import numpy as np
 
 from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError, ConvergenceWarning, DataWarning
-from bayescale.fitting.fit import Draws, check_seed, compiled_runner, make_fit, sampler_config
+from bayescale.fitting.fit import (
+    Draws, check_seed, check_until_converged, compiled_runner, extend_until_converged, make_fit, sampler_config,
+)
+from bayescale.inference.nuts import get_extender
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import Prior
@@ -56,12 +59,13 @@ def fit_many(
     num_chains: int = 4,
     num_warmup: int = 1000,
     num_samples: int = 1000,
-    target_accept: float = 0.8,
+    target_accept: float = 0.9,
     max_tree_depth: int = 10,
     dense_mass: bool = True,
     progress_bar: bool | None = None,
     warn: bool = True,
     pointwise: bool = True,
+    until_converged: int = 3,
 ) -> list[ScalingFit]:
     """Fit the same law to many datasets of equal length in one compiled call.
 
@@ -84,6 +88,10 @@ def fit_many(
         corresponds to ``fit(ds[i], seed=s + i)``); or one seed per dataset.
     warn : bool
         One :class:`~bayescale.errors.ConvergenceWarning` summarising every fit that failed a check.
+    until_converged : int
+        As in :func:`bayescale.fit`: a fit that fails only the R-hat or bulk-ESS check has its
+        chains continued (one dataset at a time, from where the batch left them) up to this
+        many times by ``num_samples`` draws; ``fit.extra_draws_per_chain`` says how many.
     pointwise : bool
         Keep the pointwise log-likelihood and posterior predictive groups (``True``,
         as :func:`bayescale.fit`). ``False`` saves ``2 * chains * draws * n`` floats
@@ -137,15 +145,17 @@ def fit_many(
         )
     for d in datasets:
         model.check_data(d)
+    until_converged = check_until_converged(until_converged)
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
 
     refs = [model.reference(d) for d in datasets]
     args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
-    runner = compiled_runner(model, config, args, batched=True, pointwise=pointwise)
+    runner, _ = compiled_runner(model, config, args, batched=True, pointwise=pointwise)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
-    samples, stats, warm, loglik, pp = jax.device_get(runner(keys, args))
+    *out, carry = runner(keys, args)  # the chains' final states (carry) stay on the device
+    samples, stats, warm, loglik, pp = jax.device_get(tuple(out))
 
     ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.law.param_names})
     fits = []
@@ -157,10 +167,15 @@ def fit_many(
             loglik=None if loglik is None else loglik[i],
             pp=None if pp is None else {k: v[i] for k, v in pp.items()},
         )
-        fits.append(
-            make_fit(d, model, config, refs[i], seeds[i], draws,
-                     {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
-        )
+        one = make_fit(d, model, config, refs[i], seeds[i], draws,
+                       {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
+        if until_converged and one.diagnostics.n_divergent == 0 and not one.converged:
+            # Continue this dataset's chains with the single-dataset extender (compiled once, on first need).
+            args_i, _ = model.args(d, refs[i])
+            _, key = compiled_runner(model, config, args_i, pointwise=pointwise)
+            carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
+            one = extend_until_converged(one, draws, carry_i, get_extender(key), args_i, until_converged)
+        fits.append(one)
     if warn:
         _warn_many(fits)
     return fits

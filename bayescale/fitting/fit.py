@@ -13,7 +13,7 @@ from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
 from bayescale.inference import progress
 from bayescale.inference.config import SamplerConfig
-from bayescale.inference.nuts import get_runner
+from bayescale.inference.nuts import get_extender, get_runner
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood, predictive_draws
 from bayescale.model.priors import Prior
@@ -24,7 +24,7 @@ from bayescale.posterior.diagnostics import Diagnostics
 from bayescale.posterior.io import diagnostics_of
 from bayescale.posterior.result import ScalingFit, metadata
 
-__all__ = ["fit", "default_priors", "check_seed", "sampler_config"]
+__all__ = ["fit", "default_priors", "check_seed", "sampler_config", "extend_until_converged"]
 
 
 def default_priors(law: str | Law = "chinchilla", likelihood: str | Likelihood = "student_t") -> dict[str, Prior]:
@@ -65,11 +65,12 @@ def fit(
     num_chains: int = 4,
     num_warmup: int = 1000,
     num_samples: int = 1000,
-    target_accept: float = 0.8,
+    target_accept: float = 0.9,
     max_tree_depth: int = 10,
     dense_mass: bool = True,
     progress_bar: bool | None = None,
     warn: bool = True,
+    until_converged: int = 3,
 ) -> ScalingFit:
     """Fit a scaling law with NUTS and return its posterior.
 
@@ -103,6 +104,13 @@ def fit(
     warn : bool
         Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
         (the diagnostics are on the result either way).
+    until_converged : int
+        When the draws fail only the R-hat or bulk-ESS check (no divergences), continue every
+        chain from where it stopped by another ``num_samples`` draws, with the step size and
+        metric adapted in warmup, up to this many times or until the checks pass; ``0`` never
+        extends. ``fit.extra_draws_per_chain`` says how many draws were added. Divergences are
+        never extended away: they call for a higher ``target_accept``. The extension is one
+        compiled program, reused for every round and refit.
 
     Returns
     -------
@@ -122,26 +130,61 @@ def fit(
     config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
                             target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
                             progress_bar=progress_bar)
+    until_converged = check_until_converged(until_converged)
     model.check_data(data)
     ref = model.reference(data)
     args, group_labels = model.args(data, ref)
-    runner = compiled_runner(model, config, args, group_labels)
+    runner, key = compiled_runner(model, config, args, group_labels)
     total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
     with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
-        out = jax.device_get(runner(jax.random.PRNGKey(seed), args))
-    result = make_fit(data, model, config, ref, seed, Draws(*out), group_labels=group_labels)
+        *out, carry = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+    draws = Draws(*out)
+    result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels)
+    result = extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)
     if warn:
         result.diagnostics.warn(stacklevel=2)
     return result
 
 
+def check_until_converged(until_converged) -> int:
+    """A non-negative integer number of extensions, or a :class:`~bayescale.errors.ConfigError`."""
+    if isinstance(until_converged, bool) or not isinstance(until_converged, numbers.Integral) or until_converged < 0:
+        raise ConfigError(f"until_converged must be a non-negative integer (0: never extend), got {until_converged!r}")
+    return int(until_converged)
+
+
+def extend_until_converged(result: ScalingFit, draws: "Draws", carry, extender, args: tuple,
+                           rounds: int) -> ScalingFit:
+    """``result`` with its chains continued from ``carry`` by ``num_samples`` draws at a time, up to
+    ``rounds`` times, while it fails only the R-hat or bulk-ESS check (divergences are never extended away)."""
+    config, extensions = result.config, 0
+    while extensions < rounds and result.diagnostics.n_divergent == 0 and not result.diagnostics.converged:
+        with progress.progress_bar(config.num_chains * config.num_samples, bool(config.progress_bar),
+                                   desc=f"extending {config.num_chains} chains"):
+            *more, carry = jax.device_get(extender(carry, args))
+        draws = _concat_draws(draws, Draws(*more))
+        extensions += 1
+        result = make_fit(result.data, result.model, config, result.ref, result.seed, draws,
+                          group_labels=result.group_labels, extra_draws_per_chain=extensions * config.num_samples)
+    return result
+
+
+def _concat_draws(a: "Draws", b: "Draws") -> "Draws":
+    """``b``'s draws appended to ``a``'s along the draw axis (axis 1); the warmup totals stay ``a``'s."""
+    cat = lambda x, y: np.concatenate([x, y], axis=1)  # noqa: E731
+    join = lambda x, y: None if x is None else {k: cat(x[k], y[k]) for k in x}  # noqa: E731
+    loglik = None if a.loglik is None else cat(a.loglik, b.loglik)
+    return Draws(samples=join(a.samples, b.samples), stats=join(a.stats, b.stats), warm=a.warm, loglik=loglik,
+                 pp=join(a.pp, b.pp))
+
+
 def compiled_runner(model: ScalingModel, config: SamplerConfig, args: tuple, group_labels=None, *,
                     batched: bool = False, pointwise: bool = True):
-    """The compiled sampler of ``model`` for arguments shaped like ``args`` (built on first use)."""
+    """The compiled sampler of ``model`` for arguments shaped like ``args`` (built on first use) and
+    its cache key (for :func:`~bayescale.inference.nuts.get_extender`)."""
     n_groups = None if group_labels is None else len(group_labels)
-    runner, _ = get_runner(model.program(n_groups), config, args, (model.cache_key, n_groups), batched=batched,
-                           obs_site=OBS if pointwise else None)
-    return runner
+    return get_runner(model.program(n_groups), config, args, (model.cache_key, n_groups), batched=batched,
+                      obs_site=OBS if pointwise else None, coords=model.sampler_coords)
 
 
 class Draws(NamedTuple):
@@ -155,7 +198,7 @@ class Draws(NamedTuple):
 
 
 def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: dict | None = None,
-             rhat: dict | None = None, group_labels=None) -> ScalingFit:
+             rhat: dict | None = None, group_labels=None, extra_draws_per_chain: int = 0) -> ScalingFit:
     """A :class:`ScalingFit` from the runner's output for one dataset.
 
     ``ess`` and ``rhat`` per law parameter, when already computed (batched fits compute them for
@@ -200,5 +243,6 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
                         diagnostics=diagnostics, group_labels=group_labels)
     result.idata.sample_stats.attrs["warmup_divergences"] = int(np.sum(draws.warm["diverging"]))
     result.idata.sample_stats.attrs["warmup_leapfrog_steps"] = int(np.sum(draws.warm["n_steps"]))
+    result.idata.sample_stats.attrs["extra_draws_per_chain"] = int(extra_draws_per_chain)
     idata.posterior.attrs[_idata.META_KEY] = json.dumps(metadata(result))
     return result

@@ -45,7 +45,7 @@ class SamplerConfig:
     num_chains: int = 4
     num_warmup: int = 1000
     num_samples: int = 1000
-    target_accept: float = 0.8
+    target_accept: float = 0.9
     max_tree_depth: int = 10
     dense_mass: bool = True
     map_steps: int = 100

@@ -5,7 +5,8 @@ windowed step-size and mass-matrix adaptation. What this module adds is the
 driver around it, written so the whole fit is one jitted function of the data:
 
 1. each chain starts from a prior draw and runs L-BFGS (optax) to the posterior
-   mode in the unconstrained space;
+   mode in the unconstrained space; a chain whose mode is far worse than the best
+   chain's (:data:`MODE_SLACK`) takes the best one instead;
 2. NUTS runs in coordinates whitened by the Laplace approximation there,
    ``z = z_map + L u`` with ``L L^T`` the inverse Hessian, so the posterior NumPyro
    adapts to has roughly unit scale and no correlation; warmup starts from a
@@ -13,11 +14,17 @@ driver around it, written so the whole fit is one jitted function of the data:
    (Stan's) mass-matrix estimate shrinks toward ``1e-3 I``, which is harmless at unit
    scale but on the raw scaling-law posterior (log-scale variances ~1e-5 along the
    ``A``-``alpha`` ridge) it distorts the metric and cut the step size 4x (22 vs 6
-   leapfrog steps per draw on Epoch's data);
+   leapfrog steps per draw on Epoch's data). A model may also give the sampler other
+   coordinates than its own (``coords``, :mod:`bayescale.model.coords`: a bijection with
+   known Jacobian): the Chinchilla law's straighten the curved ``E``-``A``-``alpha`` ridge
+   that a linear whitening cannot;
 3. warmup and sampling run as one ``lax.scan`` over NumPyro's ``sample_kernel``
    (one compiled copy of the kernel); on CPU chains are split across host devices
    (one per core, :mod:`bayescale.inference.devices`) and run in turn on each, on GPU/TPU they
-   are vectorised with ``vmap``.
+   are vectorised with ``vmap``. The single-dataset runner also returns the chains'
+   final states, and :func:`get_extender` continues them by ``num_samples`` draws (one
+   more compiled program, reused for every extension) when the convergence checks ask
+   for more draws.
 
 Because data are arguments, a refit of same-shaped data reuses the compiled
 program (:data:`TRACE_COUNTS` counts traces; the tests check it), and the same
@@ -43,13 +50,17 @@ from bayescale.inference.config import SamplerConfig
 from bayescale.inference.progress import scan_with_progress
 from bayescale.inference.start import laplace_factor, lbfgs
 
-__all__ = ["TRACE_COUNTS", "get_runner", "clear_cache"]
+__all__ = ["TRACE_COUNTS", "MODE_SLACK", "get_runner", "get_extender", "clear_cache"]
 
 #: How many times each compiled runner was traced (keyed by cache key). A refit of
 #: same-shaped data must not add to it.
 TRACE_COUNTS: Counter = Counter()
 
-_RUNNERS: dict[Any, Callable] = {}
+#: A chain whose L-BFGS mode has a potential more than this (nats) above the best chain's
+#: whitens at the best chain's mode instead of its own (see ``run_one``).
+MODE_SLACK = 10.0
+
+_RUNNERS: dict[Any, tuple[Callable, Callable | None]] = {}  # key -> (runner, extender)
 
 
 def clear_cache() -> None:
@@ -81,21 +92,34 @@ def _model_structure(model, example_args: tuple):
 
 
 def _build_runner(
-    model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool = False, obs_site: str | None = None
-) -> Callable:
-    """Trace the model once to learn its latent structure, then build the jitted runner.
+    model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool = False, obs_site: str | None = None,
+    coords=None,
+) -> tuple[Callable, Callable | None]:
+    """Trace the model once to learn its latent structure, then build the jitted runner and, for
+    one dataset, the jitted extender of its chains (:func:`get_extender`).
 
     ``batched=True`` builds the runner of many same-shaped datasets at once: its
     arguments carry a leading dataset axis (keys ``(K, 2)``, arrays ``(K, n)``).
+    ``coords`` (:class:`~bayescale.model.coords.SamplerCoords`): the coordinates the sampler
+    moves in, mapped onto the model's unconstrained ones (``None``: those).
     """
     if batched:
         example_args = jax.tree_util.tree_map(lambda a: a[0], example_args)
     potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, example_args)
     num_warmup, num_samples = config.num_warmup, config.num_samples
+    vectorize = jax.default_backend() not in ("cpu",)
+
+    def to_model(xf):
+        """Sampler coordinates (flat) -> the model's unconstrained coordinates (flat)."""
+        return xf if coords is None else ravel_pytree(coords.to_model(unravel(xf)))[0]
 
     def potential_flat_gen(*args):
         pe = potential_fn_gen(*args)
-        return lambda zf: pe(unravel(zf))
+        if coords is None:
+            return lambda xf: pe(unravel(xf))
+        if coords.log_det is None:
+            return lambda xf: pe(coords.to_model(unravel(xf)))
+        return lambda xf: pe(coords.to_model(unravel(xf))) - coords.log_det(unravel(xf))
 
     def potential_white_gen(args, shift, scale):
         """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
@@ -106,42 +130,34 @@ def _build_runner(
         tr = trace(seed(model, rng_key)).get_trace(*args)
         params = {k: tr[k]["value"] for k in latent_names}
         z = unconstrain_fn(model, args, {}, params)
-        return ravel_pytree({k: z[k] for k in latent_names})[0]
+        z = {k: z[k] for k in latent_names}
+        return ravel_pytree(z if coords is None else coords.from_model(z))[0]
 
-    def one_chain(rng_key, args):
-        k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
+    def find_mode(rng_key, args):
+        """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite)."""
+        k_prior, _, _ = jax.random.split(rng_key, 3)
         pe = potential_flat_gen(*args)
-        z0 = prior_start(k_prior, args)
-        dim = z0.shape[0]
-        if config.map_steps > 0:
-            z_map = lbfgs(pe, z0, config.map_steps)
-            chol = laplace_factor(pe, z_map)
-            u_start = jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
-            # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
-            # excess far beyond its mean means the quadratic approximation failed).
-            excess = pe(z_map + chol @ u_start) - pe(z_map)
-            plausible = jnp.isfinite(excess) & (excess < dim + 10.0)
-            u_start = jnp.where(plausible, u_start, jnp.zeros_like(u_start))
-            if config.whiten:
-                shift, scale, inv_mass = z_map, chol, None
-            else:  # raw coordinates; the Laplace covariance only starts the mass-matrix adaptation
-                u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z0.dtype)
-                inv_mass = chol @ chol.T if config.dense_mass else jnp.sum(chol**2, axis=1)
-        else:
-            u_start, shift, scale, inv_mass = jnp.zeros_like(z0), z0, jnp.eye(dim, dtype=z0.dtype), None
-        white_args = (args, shift, scale)
+        z_map = lbfgs(pe, prior_start(k_prior, args), config.map_steps)
+        value = pe(z_map)
+        return z_map, jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+    def nuts(args, shift, scale):
+        """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)``."""
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_white_gen, algo="NUTS")
-        state = init_kernel(
-            u_start,
-            num_warmup,
-            inverse_mass_matrix=inv_mass,
-            dense_mass=config.dense_mass,
-            target_accept_prob=float(config.target_accept),
-            max_tree_depth=config.max_tree_depth,
-            find_heuristic_step_size=True,
-            model_args=white_args,
-            rng_key=k_nuts,
-        )
+        white_args = (args, shift, scale)
+
+        def init(u_start, inv_mass, rng_key, find_step_size=True):
+            return init_kernel(
+                u_start,
+                num_warmup,
+                inverse_mass_matrix=inv_mass,
+                dense_mass=config.dense_mass,
+                target_accept_prob=float(config.target_accept),
+                max_tree_depth=config.max_tree_depth,
+                find_heuristic_step_size=find_step_size,
+                model_args=white_args,
+                rng_key=rng_key,
+            )
 
         def step(state, _):
             state = sample_kernel(state, model_args=white_args)
@@ -155,15 +171,53 @@ def _build_runner(
             }
             return state, (shift + scale @ state.z, stats)
 
+        return init, step
+
+    def one_chain(rng_key, args, own, best):
+        """One chain. ``own``, ``best``: ``(mode, potential)`` this chain's L-BFGS reached and the best
+        of all chains'; the chain whitens at its own mode unless that is far worse than the best."""
+        k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
+        pe = potential_flat_gen(*args)
+        if config.map_steps > 0:
+            z_map = jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0])
+            chol = laplace_factor(pe, z_map)
+            dim = z_map.shape[0]
+            u_start = jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
+            # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
+            # excess far beyond its mean means the quadratic approximation failed).
+            excess = pe(z_map + chol @ u_start) - pe(z_map)
+            plausible = jnp.isfinite(excess) & (excess < dim + 10.0)
+            u_start = jnp.where(plausible, u_start, jnp.zeros_like(u_start))
+            if config.whiten:
+                shift, scale, inv_mass = z_map, chol, None
+            else:  # raw coordinates; the Laplace covariance only starts the mass-matrix adaptation
+                u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z_map.dtype)
+                inv_mass = chol @ chol.T if config.dense_mass else jnp.sum(chol**2, axis=1)
+        else:
+            z0 = prior_start(k_prior, args)
+            dim = z0.shape[0]
+            u_start, shift, scale, inv_mass = jnp.zeros_like(z0), z0, jnp.eye(dim, dtype=z0.dtype), None
+        init, step = nuts(args, shift, scale)
+        state = init(u_start, inv_mass, k_nuts)
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
         # sampling by its iteration counter, so one copy of the kernel is compiled.
         state, (z, stats) = scan_with_progress(
             step, state, num_warmup + num_samples, enabled=bool(config.progress_bar)
         )
         warm = {"diverging": jnp.sum(stats["diverging"][:num_warmup]), "n_steps": jnp.sum(stats["n_steps"][:num_warmup])}
-        z = z[num_warmup:]
+        z = jax.vmap(to_model)(z[num_warmup:])
         stats = {k: v[num_warmup:] for k, v in stats.items()}
-        return z, stats, warm
+        return z, stats, warm, (state, shift, scale)
+
+    def extend_chain(carry, args):
+        """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
+        further adaptation): the same Markov chain, continued."""
+        state, shift, scale = carry
+        init, step = nuts(args, shift, scale)
+        # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
+        init(state.z, state.adapt_state.inverse_mass_matrix, state.rng_key, find_step_size=False)
+        state, (z, stats) = scan_with_progress(step, state, num_samples, enabled=bool(config.progress_bar))
+        return jax.vmap(to_model)(z), stats, (state, shift, scale)
 
     def finish(z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the
@@ -195,24 +249,50 @@ def _build_runner(
         # NUTS's while loops tripled tracing and added a third to compile time, and vmapped
         # chains advance in lockstep, each step costing the longest tree of any chain. On GPU and
         # TPU chains are vmapped, which is what their width is for.
-        vectorize = jax.default_backend() not in ("cpu",)
-        z, stats, warm = _map_leading(lambda k: one_chain(k, args), keys, vectorize=vectorize, shard=shard_chains)
-        return finish(z, stats, warm, args)
+        if config.map_steps > 0:
+            # Every chain runs L-BFGS from its own prior draw. A chain whose mode is far worse than the
+            # best chain's (its L-BFGS stopped short, or ran off to sigma ~ 1e3) takes the best one
+            # instead: whitened at its own, such a chain sampled in a useless metric for good (R-hat
+            # 1.5 on a 32-run design). Chains at comparable modes keep their own (diverse starts are
+            # what lets R-hat see several modes; all chains at the best mode converged less often).
+            modes, values = _map_leading(lambda k: find_mode(k, args), keys, vectorize=vectorize, shard=shard_chains)
+            i = jnp.argmin(values)
+            best = (modes[i], values[i])
+        else:
+            modes = values = jnp.zeros((config.num_chains,))
+            best = (jnp.zeros(()), jnp.zeros(()))
+        z, stats, warm, carry = _map_leading(
+            lambda kmv: one_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
+            vectorize=vectorize, shard=shard_chains,
+        )
+        return finish(z, stats, warm, args), carry
 
     if batched:
         # Many datasets at once: one compiled program that runs the single-fit program for each
         # dataset in turn (``lax.map``), blocks of datasets in parallel across host devices. Not a
         # vmap over datasets: vmapped NUTS advances all lanes in lockstep, so each iteration costs
         # the longest tree of any chain of any dataset (measured ~10x slower than a loop at K=16).
-        def run(rng_keys, args):
+        def run_many(rng_keys, args):
             TRACE_COUNTS[key] += 1
-            return _map_leading(lambda ka: run_one(*ka, False), (rng_keys, args), vectorize=False)
-    else:
-        def run(rng_key, args):
-            TRACE_COUNTS[key] += 1
-            return run_one(rng_key, args, True)
+            # The chains' final states are returned as by the single-dataset runner (unused by
+            # fit_many): dropping them let XLA fuse the chains differently, and fit_many's draws
+            # then differed from fit's in the last float32 digit.
+            out, carry = _map_leading(lambda ka: run_one(*ka, False), (rng_keys, args), vectorize=False)
+            return (*out, carry)
 
-    return jax.jit(run)
+        return jax.jit(run_many), None
+
+    def run(rng_key, args):
+        TRACE_COUNTS[key] += 1
+        out, carry = run_one(rng_key, args, True)
+        return (*out, carry)
+
+    def extend(carry, args):
+        TRACE_COUNTS[(key, "extend")] += 1
+        z, stats, carry = _map_leading(lambda c: extend_chain(c, args), carry, vectorize=vectorize)
+        return (*finish(z, stats, {}, args), carry)
+
+    return jax.jit(run), jax.jit(extend)
 
 
 def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool = True):
@@ -244,18 +324,38 @@ def get_runner(
     *,
     batched: bool = False,
     obs_site: str | None = None,
+    coords=None,
 ) -> tuple[Callable, Any]:
-    """The compiled runner for this model, settings and data shape (built on first use).
+    """The compiled runner for this model, settings and data shape (built on first use), and its key.
 
     ``batched=True``: the runner of many datasets, arguments stacked on a leading axis.
     ``obs_site``: the observed site whose pointwise log-likelihood and posterior
     predictive the runner also returns (``None``: neither).
+    ``coords``: the coordinates the sampler moves in (:mod:`bayescale.model.coords`); it must
+    be the same object for the same model (it is part of the cache key by identity).
 
-    The runner maps ``(rng_key, args)`` to ``(samples, stats, warmup, loglik, pp)``
-    with ``(chains, draws, ...)`` leading axes (plus a dataset axis when batched).
+    The runner maps ``(rng_key, args)`` to ``(samples, stats, warmup, loglik, pp, carry)``
+    with ``(chains, draws, ...)`` leading axes (plus a dataset axis when batched); ``carry``
+    holds the chains' final states, which :func:`get_extender` continues.
     """
     shapes = tuple(jnp.shape(a) for a in jax.tree_util.tree_leaves(example_args))
-    key = (cache_key, config.compile_key(), shapes, batched, obs_site, len(jax.local_devices()))
+    key = (cache_key, config.compile_key(), shapes, batched, obs_site, len(jax.local_devices()),
+           None if coords is None else id(coords))
     if key not in _RUNNERS:
-        _RUNNERS[key] = _build_runner(model, config, example_args, key, batched=batched, obs_site=obs_site)
-    return _RUNNERS[key], key
+        _RUNNERS[key] = _build_runner(model, config, example_args, key, batched=batched, obs_site=obs_site,
+                                      coords=coords)
+    return _RUNNERS[key][0], key
+
+
+def get_extender(key: Any) -> Callable:
+    """The compiled extender of the single-dataset runner :func:`get_runner` returned with ``key``.
+
+    It maps ``(carry, args)`` to ``(samples, stats, {}, loglik, pp, carry)`` for
+    ``num_samples`` more draws of every chain, continued from ``carry`` (the final states
+    the runner or a previous extension returned) with the step size and metric adapted
+    in warmup. One program per runner, compiled on first use and reused.
+    """
+    extender = _RUNNERS[key][1]
+    if extender is None:
+        raise ValueError("batched runners have no extender; extend one dataset's fit at a time")
+    return extender

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
+from bayescale.model.coords import share_coords
 from bayescale.model.law import EXPONENT_PRIOR, E_PRIOR, REF_PRIOR, Law, stack_logsumexp
 from bayescale.model.priors import Prior
 
@@ -223,4 +224,6 @@ CHINCHILLA = Law(
         "A_ref": Prior("HalfNormal", scale=1.0),
         "B_ref": Prior("HalfNormal", scale=1.0),
     },
+    # NUTS moves in log L_ref, log(A_ref / E), log(B_ref / E): the ridge few model sizes leave is an axis.
+    sampler_coords=share_coords("E", ("A_ref", "B_ref")),
 )

@@ -143,6 +143,9 @@ class Law:
     spread_priors : mapping, optional
         Priors on how far each sampled parameter spreads across groups in a partially
         pooled fit (sd on its unconstrained scale); default :data:`DEFAULT_SPREAD_PRIOR`.
+    sampler_coords : SamplerCoords, optional
+        Coordinates NUTS moves in for an ungrouped fit (:mod:`bayescale.model.coords`);
+        ``None``: the model's own unconstrained coordinates. Never changes the posterior.
     """
 
     name: str
@@ -160,6 +163,7 @@ class Law:
     compute_for_loss_fn: Callable | None = None
     to_sampled: Callable | None = None
     spread_priors: Mapping[str, Prior] = dataclasses.field(default_factory=dict)
+    sampler_coords: object | None = None
 
     def __post_init__(self) -> None:
         bad = [c for c in self.covariates if c not in COVARIATES]

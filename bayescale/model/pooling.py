@@ -78,6 +78,11 @@ class Pooling(abc.ABC):
         """Posterior variables with a ``group`` dimension."""
         return {}
 
+    def sampler_coords(self, law: Law):
+        """The coordinates NUTS moves in (:mod:`bayescale.model.coords`): the law's own for a
+        single set of parameters; ``None`` (the model's) for parameters indexed by group."""
+        return None if self.grouped else law.sampler_coords
+
     def diagnostic_names(self, law: Law) -> list[str]:
         """Variables whose ESS / R-hat decide convergence."""
         return list(law.param_names)

@@ -122,6 +122,11 @@ class ScalingModel:
 
         return functools.partial(scaling_program, spec=self, n_groups=n_groups)
 
+    @property
+    def sampler_coords(self):
+        """Coordinates NUTS moves in (``None``: the program's own); see :mod:`bayescale.model.coords`."""
+        return self.pooling.sampler_coords(self.law)
+
     # ----------------------------------------------------------------- naming and saving
     @property
     def noise_sites(self) -> tuple[str, ...]:

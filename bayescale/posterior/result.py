@@ -88,6 +88,11 @@ class ScalingFit:
         """True when there were no divergences, R-hat <= 1.01 and bulk ESS >= 400 for every law parameter."""
         return self.diagnostics.converged
 
+    @property
+    def extra_draws_per_chain(self) -> int:
+        """Draws per chain added after ``num_samples`` by ``until_converged`` (0: none were needed)."""
+        return int(self.idata.sample_stats.attrs.get("extra_draws_per_chain", 0))
+
     def draws(self, var_names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """Posterior draws flattened over chains: ``{name: array (chains * draws,)}``.
 

@@ -1,0 +1,86 @@
+"""The sampler's coordinates, its pooled-mode start and ``until_converged`` (chains continued, not restarted)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import bayescale as bs
+from bayescale import errors
+from bayescale.inference.nuts import TRACE_COUNTS
+
+LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
+
+
+def test_share_coords_are_a_volume_preserving_bijection():
+    """Chinchilla's sampler coordinates: log of the loss at the reference point, log(A_ref / E) and
+    log(B_ref / E); the map back is exact with unit Jacobian determinant, so the posterior is unchanged."""
+    coords = bs.ScalingModel().sampler_coords
+    u = {k: jnp.float32(v) for k, v in dict(E=0.3, A_ref=-1.2, B_ref=0.4, alpha=-1.0, beta=-1.1, sigma=-4.0).items()}
+    x = coords.from_model(u)
+    assert float(jnp.exp(x["E"])) == pytest.approx(float(jnp.exp(u["E"]) + jnp.exp(u["A_ref"]) + jnp.exp(u["B_ref"])))
+    assert float(x["A_ref"]) == pytest.approx(-1.5) and float(x["sigma"]) == -4.0
+    back = coords.to_model(x)
+    for k in u:
+        assert float(back[k]) == pytest.approx(float(u[k]), abs=1e-6)
+    flat, unravel = ravel_pytree(x)
+    jac = jax.jacfwd(lambda f: ravel_pytree(coords.to_model(unravel(f)))[0])(flat)
+    assert float(jnp.linalg.slogdet(jac)[1]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_grouped_models_sample_in_their_own_coordinates():
+    """Per-group parameters are vectors the law's scalar coordinates do not describe."""
+    assert bs.ScalingModel(pooling="partial").sampler_coords is None
+    assert bs.ScalingModel(pooling="none").sampler_coords is None
+    assert bs.ScalingModel("power_law").sampler_coords is None
+
+
+def test_until_converged_extends_without_recompiling(example_data):
+    """Failing only the ESS check (4 x 50 draws), the chains get num_samples more draws; a second
+    extended fit of the same shape compiles nothing new. Deterministic: 200 draws cannot reach ESS 400."""
+    short = bs.fit(example_data, seed=0, num_warmup=500, num_samples=50, until_converged=1, warn=False)
+    assert short.extra_draws_per_chain == 50
+    assert short.idata.posterior["alpha"].shape == (4, 100)
+    assert short.idata.log_likelihood["log_loss"].shape == (4, 100, example_data.n)
+    assert short.idata.posterior_predictive["log_loss"].shape == (4, 100, example_data.n)
+    before = sum(TRACE_COUNTS.values())
+    again = bs.fit(example_data, seed=1, num_warmup=500, num_samples=50, until_converged=1, warn=False)
+    assert again.extra_draws_per_chain == 50
+    assert sum(TRACE_COUNTS.values()) == before
+    none = bs.fit(example_data, seed=1, num_warmup=500, num_samples=50, until_converged=0, warn=False)
+    assert none.extra_draws_per_chain == 0 and not none.converged
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(errors.ConfigError, match="until_converged"):
+            bs.fit(example_data, until_converged=bad)
+
+
+def test_until_converged_continues_the_chains(example_data):
+    """An extension is the same Markov chains run longer: its draws are those of a longer run (same
+    seed), to float32 rounding; and fit_many extends each dataset exactly as fit does."""
+    short = bs.fit(example_data, seed=0, num_warmup=500, num_samples=50, until_converged=1, warn=False)
+    long = bs.fit(example_data, seed=0, num_warmup=500, num_samples=100, until_converged=0, warn=False)
+    for name in LAW_PARAMS:
+        np.testing.assert_allclose(short.idata.posterior[name], long.idata.posterior[name], rtol=1e-5)
+    many = bs.fit_many([example_data, example_data], seed=0, num_warmup=500, num_samples=50, until_converged=1,
+                       warn=False)
+    assert [f.extra_draws_per_chain for f in many] == [50, 50]
+    np.testing.assert_allclose(many[0].idata.posterior["alpha"], short.idata.posterior["alpha"], rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("truth", ["example", "gadre"])
+def test_overtraining_design_converges_at_default_settings(truth, test_seed):
+    """Four model sizes, 32 runs (the issue's hard real design, simulated), default settings: 0 divergences,
+    R-hat <= 1.01, bulk ESS >= 400, and the truth's alpha inside the 99% interval.
+
+    False-failure rate: 30 of 30 such fits converged in benchmarks/convergence.py (6 datasets x seeds
+    0-4), so a single fit fails at a rate of order 1/30 or less; each case here is one fit, at two seeds
+    offset by BAYESCALE_TEST_SEED. The interval check alone fails 1% of the time per fit.
+    """
+    truth_params = bs.datasets.GADRE_TRUTH if truth == "gadre" else bs.datasets.EXAMPLE_TRUTH
+    data = bs.datasets.overtraining(truth=truth_params, seed=test_seed, size_offset=0.0)
+    f = bs.fit(data, seed=test_seed, warn=False)
+    assert f.converged, str(f.diagnostics)
+    lo, hi = np.quantile(f.idata.posterior["alpha"].values, [0.005, 0.995])
+    assert lo < truth_params["alpha"] < hi
