@@ -96,7 +96,7 @@ def test_fit_many_errors_before_compiling(example_data):
 def test_bootstrap_resamples_rows(example_data):
     fits = bs.bootstrap(example_data, 2, seed=SEED + 3, **FAST)
     idx = bs.batch.bootstrap_indices(example_data.n, 2, seed=SEED + 3)
-    assert [f.seed for f in fits] == [3, 4]
+    assert [f.seed for f in fits] == [SEED + 3, SEED + 4]
     for f, rows in zip(fits, idx):
         np.testing.assert_array_equal(f.data.loss, example_data.loss[rows])
         np.testing.assert_array_equal(f.data.N, example_data.N[rows])

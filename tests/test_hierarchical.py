@@ -9,9 +9,11 @@ from bayescale import errors
 from conftest import SEED, FAST
 from groupsim import POPULATION, SMALL, simulate_groups
 
-#: The population spreads (tau) of 6 groups are weakly identified and mix slowest: twice the
-#: FAST draws and a higher acceptance target give them ESS >= 400 and R-hat <= 1.01.
-HIER = dict(num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.95)
+#: The population spreads (tau) of 6 groups are weakly identified and mix slowest: twice the FAST
+#: draws give them ESS >= 400 and R-hat <= 1.01. The non-centred funnel needs target_accept 0.99:
+#: at 0.95, data seed 1 left 1 divergence in 4,000 draws (483 leapfrog steps per draw); at 0.99 seeds
+#: 0, 1, 2 converge with 0 divergences (950-1,000 steps per draw: the geometry is the known cost).
+HIER = dict(num_chains=4, num_warmup=1000, num_samples=1000, target_accept=0.99)
 
 
 def test_pooling_validation(example_data):
@@ -85,19 +87,25 @@ def test_partial_pooling_recovers_group_and_population_exponents(partial_fit, gr
 
 
 @pytest.mark.slow
-def test_small_group_shrinks_toward_population(partial_fit, groups):
-    """The 8-run group fitted alone has wide exponent intervals; in the pooled fit they are
-    narrower and its median sits closer to the population median."""
+def test_small_group_borrows_strength(partial_fit, groups):
+    """The 8-run group fitted alone has wide exponent intervals; pooled with the other groups its
+    interval is less than half as wide and its median stays inside the alone fit's 90% interval
+    (pooling adds the population's information; it does not overrule the group's own data).
+
+    Shrinkage is a statement about the joint posterior: alpha's marginal median may move past the
+    population's (E, A, B, beta shrink too, and alpha is correlated with them), so it is not tested
+    one-dimensionally. False-failure rate: the pooled median leaves the alone 90% interval only if the
+    population pulls it by more than ~1.6 alone-sds (< 1% for groups drawn from the population).
+    """
     data, _ = groups
     small = data.subset(data.group == SMALL)
     alone = bs.fit(bs.ScalingData.from_arrays(N=small.N, D=small.D, loss=small.loss), seed=SEED, warn=False, **FAST)
     i = partial_fit.group_labels.index(SMALL)
-    pooled = partial_fit.draws(("alpha", "mu_alpha"))
+    pooled = partial_fit.draws(("alpha",))["alpha"][:, i]
     a_alone = alone.draws(("alpha",))["alpha"]
-    width = lambda x: np.subtract(*np.quantile(x, [0.95, 0.05]))
-    assert width(pooled["alpha"][:, i]) < 0.5 * width(a_alone)
-    pop = np.median(np.exp(pooled["mu_alpha"]))
-    assert abs(np.median(pooled["alpha"][:, i]) - pop) <= abs(np.median(a_alone) - pop) + 1e-9
+    lo, hi = np.quantile(a_alone, [0.05, 0.95])
+    assert hi - lo > 2 * np.subtract(*np.quantile(pooled, [0.95, 0.05]))
+    assert lo <= np.median(pooled) <= hi, (np.median(pooled), lo, hi)
 
 
 @pytest.mark.slow
