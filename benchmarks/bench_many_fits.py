@@ -1,15 +1,20 @@
-"""Benchmark 2: many posteriors at once. ``bs.fit_many`` (one compiled, vmapped call) vs a Python loop of ``bs.fit``.
+"""Benchmark 2: many posteriors at once. ``bs.fit_many`` (NUTS, and ChEES) vs a Python loop of ``bs.fit``.
 
-K bootstrap resamples of the Epoch data (or the example) for K in ``--ks``. For each K:
-fit_many's first call (compiles the batch shape), its warm call when K is small enough to
-repeat, posteriors per second, min bulk ESS and max R-hat over all fits and parameters,
-divergences; the loop's posteriors per second from ``--loop`` warm single fits (scaled
-to K: a loop's cost is linear in K). Run: ``python benchmarks/bench_many_fits.py [--quick]``.
+K bootstrap resamples of the Epoch data (or the example) for K in ``--ks``. For each K and
+each ``--methods`` entry of ``fit_many`` (``nuts``, ``chees``): the first call (compiles the
+batch shape), its warm call when K is small enough to repeat, posteriors per second, the
+ratio to the loop, min bulk ESS and max R-hat over all fits and parameters, divergences, and
+how many fits pass every check (0 divergences, R-hat <= 1.01, bulk ESS >= 400, after
+``until_converged`` extensions) and how many needed extending; the loop's posteriors per
+second from ``--loop`` warm single fits (scaled to K: a loop's cost is linear in K), timed in
+the same run. The load average is recorded before and after (the machine may be shared).
+Run: ``python benchmarks/bench_many_fits.py [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -31,12 +36,15 @@ def main(argv=None) -> dict:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=None, help="default 500 (quick 30)")
     p.add_argument("--draws", type=int, default=None, help="default 500 (quick 30)")
+    p.add_argument("--methods", default="nuts,chees", help="fit_many methods, comma-separated (default nuts,chees)")
     p.add_argument("--out", default=None)
     cfg = p.parse_args(argv)
     ks = [int(k) for k in (cfg.ks or ("1,2" if cfg.quick else "1,16,256")).split(",")]
     warmup = cfg.warmup or (30 if cfg.quick else 500)
     draws = cfg.draws or (30 if cfg.quick else 500)
     n_loop = cfg.loop or (2 if cfg.quick else 8)
+    methods = cfg.methods.split(",")
+    load_before = os.getloadavg()
 
     import bayescale as bs
     from bayescale.errors import DataWarning
@@ -59,48 +67,62 @@ def main(argv=None) -> dict:
             "min_ess_bulk": float(min(min(f.diagnostics.ess_bulk.values()) for f in loop_fits))}
 
     rows, results = [], []
-    compile_est = None
+    compile_est = {}
     for k in ks:
         batch = resamples[:k]
-        t0 = time.perf_counter()
-        fits = bs.fit_many(batch, seed=0, **kw)
-        first = time.perf_counter() - t0
-        warm = None
-        if k <= cfg.repeat_max:
+        for method in methods:
             t0 = time.perf_counter()
-            fits = bs.fit_many(batch, seed=1000, **kw)
-            warm = time.perf_counter() - t0
-            compile_est = first - warm
-        run_s = warm if warm is not None else (first - compile_est if compile_est is not None else first)
-        ess = np.array([[f.diagnostics.ess_bulk[p] for p in LAW_PARAMS] for f in fits])
-        rhat = np.array([[f.diagnostics.rhat[p] for p in LAW_PARAMS] for f in fits])
-        steps = float(np.mean([f.diagnostics.mean_steps for f in fits]))
-        r = {
-            "K": k, "first_s": first, "warm_s": warm, "run_s": run_s, "run_s_is": "measured" if warm is not None else
-            "first call minus compile time of the largest repeated K",
-            "posteriors_per_s": k / run_s, "posteriors_per_s_incl_compile": k / first,
-            "loop_posteriors_per_s": loop["posteriors_per_s"], "speedup_vs_loop": (k / run_s) / loop["posteriors_per_s"],
-            "min_ess_bulk": float(np.nanmin(ess)), "max_rhat": float(np.nanmax(rhat)),
-            "fits_ess_ge_400": int(np.sum(ess.min(axis=1) >= 400)), "fits_rhat_le_1.01": int(np.sum(rhat.max(axis=1) <= 1.01)),
-            "divergences": int(sum(f.diagnostics.n_divergent for f in fits)), "steps_per_draw": steps,
-            "ess_per_s": float(np.sum(ess.min(axis=1))) / run_s,
-        }
-        results.append(r)
-        rows.append(r)
-        print(f"  K={k}: {first:.1f} s first call, {r['posteriors_per_s']:.2f} posteriors/s", file=sys.stderr)
-    cols = [("K", "K", "d"), ("first_s", "first call s", ".1f"), ("run_s", "run s", ".1f"),
+            fits = bs.fit_many(batch, seed=0, method=method, **kw)
+            first = time.perf_counter() - t0
+            warm = None
+            if k <= cfg.repeat_max:
+                t0 = time.perf_counter()
+                fits = bs.fit_many(batch, seed=1000, method=method, **kw)
+                warm = time.perf_counter() - t0
+                compile_est[method] = first - warm
+            est = compile_est.get(method)
+            run_s = warm if warm is not None else (first - est if est is not None else first)
+            r = {"K": k, "method": method, "first_s": first, "warm_s": warm, "run_s": run_s,
+                 "run_s_is": "measured" if warm is not None else "first call minus compile time of the largest repeated K",
+                 **_checks(fits, k, run_s, first, loop["posteriors_per_s"])}
+            results.append(r)
+            rows.append(r)
+            print(f"  K={k} {method}: {first:.1f} s first call, {r['posteriors_per_s']:.2f} posteriors/s, "
+                  f"{r['fits_pass']}/{k} pass", file=sys.stderr)
+    cols = [("K", "K", "d"), ("method", "method", "s"), ("first_s", "first call s", ".1f"), ("run_s", "run s", ".1f"),
             ("posteriors_per_s", "posteriors/s", ".2f"), ("posteriors_per_s_incl_compile", "incl. compile", ".2f"),
             ("loop_posteriors_per_s", "loop posteriors/s", ".2f"), ("speedup_vs_loop", "x loop", ".2f"),
             ("min_ess_bulk", "min ESS", ".0f"), ("max_rhat", "max R-hat", ".3f"), ("fits_ess_ge_400", "fits ESS>=400", "d"),
+            ("fits_pass", "fits passing", "d"), ("fits_extended", "extended", "d"),
             ("divergences", "div", "d"), ("steps_per_draw", "steps/draw", ".1f")]
     print(f"\nMany fits: bootstrap resamples of {data_name} ({data.n} points), {cfg.chains} chains x ({warmup} + {draws}) each; "
           f"loop = {n_loop} warm bs.fit calls, {loop_per_fit:.2f} s per fit\n")
     print(table(rows, cols))
+    load = {"before": load_before, "after": os.getloadavg()}
+    print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     payload = {"data": data_name, "n": data.n, "settings": {"chains": cfg.chains, "warmup": warmup, "draws": draws,
-               "ks": ks, "quick": cfg.quick}, "loop": loop, "results": results}
+               "ks": ks, "quick": cfg.quick, "methods": methods}, "loop": loop, "results": results, "load_average": load}
     path = write_json("many_fits" + ("_quick" if cfg.quick else ""), payload, cfg.out)
     print(f"\nwrote {path}")
     return payload
+
+
+def _checks(fits, k: int, run_s: float, first: float, loop_rate: float) -> dict:
+    """Speed and the convergence checks of ``fits`` (one ``fit_many`` call of ``k`` datasets)."""
+    ess = np.array([[f.diagnostics.ess_bulk[p] for p in LAW_PARAMS] for f in fits])
+    rhat = np.array([[f.diagnostics.rhat[p] for p in LAW_PARAMS] for f in fits])
+    return {
+        "posteriors_per_s": k / run_s, "posteriors_per_s_incl_compile": k / first,
+        "loop_posteriors_per_s": loop_rate, "speedup_vs_loop": (k / run_s) / loop_rate,
+        "min_ess_bulk": float(np.nanmin(ess)), "max_rhat": float(np.nanmax(rhat)),
+        "fits_ess_ge_400": int(np.sum(ess.min(axis=1) >= 400)), "fits_rhat_le_1.01": int(np.sum(rhat.max(axis=1) <= 1.01)),
+        "fits_pass": int(sum(f.converged for f in fits)),
+        "fits_extended": int(sum(f.idata.sample_stats.attrs.get("extra_draws_per_chain", 0) > 0 for f in fits)),
+        "divergences": int(sum(f.diagnostics.n_divergent for f in fits)),
+        "fits_with_divergences": int(sum(f.diagnostics.n_divergent > 0 for f in fits)),
+        "steps_per_draw": float(np.mean([f.diagnostics.mean_steps for f in fits])),
+        "ess_per_s": float(np.sum(ess.min(axis=1))) / run_s,
+    }
 
 
 if __name__ == "__main__":

@@ -43,10 +43,12 @@ def main(argv=None) -> None:
     if mf:
         print(f"\nMany fits ({mf['settings']['chains']} x ({mf['settings']['warmup']} + {mf['settings']['draws']})), loop "
               f"{mf['loop']['posteriors_per_s']:.2f} posteriors/s:\n")
-        print(table(mf["results"], [("K", "K", "d"), ("first_s", "first call s", ".1f"), ("run_s", "run s", ".1f"),
+        print(table(mf["results"], [("K", "K", "d"), ("method", "method", "s"), ("first_s", "first call s", ".1f"),
+                                    ("run_s", "run s", ".1f"),
                                     ("posteriors_per_s", "posteriors/s", ".2f"), ("speedup_vs_loop", "x loop", ".2f"),
                                     ("min_ess_bulk", "min ESS", ".0f"), ("max_rhat", "max R-hat", ".3f"),
-                                    ("fits_ess_ge_400", "fits ESS>=400", "d"), ("divergences", "div", "d")]))
+                                    ("fits_ess_ge_400", "fits ESS>=400", "d"), ("fits_pass", "fits passing", "d"),
+                                    ("divergences", "div", "d")]))
     ds = _load("data_size", folder)
     if ds:
         print("\nData size:\n")

@@ -1,0 +1,86 @@
+"""``fit_many(method="chees")``: pooled ChEES-HMC over datasets (bayescale/inference/chees.py).
+
+Same shapes as tests/test_batch.py (2 datasets of the example's 180 rows, 4 x (500 + 500)),
+so the ChEES program compiles once for this file.
+"""
+
+import arviz as az
+import numpy as np
+import pytest
+
+import bayescale as bs
+from bayescale import errors
+from bayescale.fitting.batch_chees import pools
+from bayescale.inference.nuts import TRACE_COUNTS
+
+from conftest import SEED, FAST
+
+LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
+#: Monte-Carlo tolerance: posterior means and standard deviations of the two samplers agree within
+#: this many combined Monte-Carlo standard errors (ArviZ's ``mcse``, from each fit's own ESS).
+MC_SIGMAS = 4.5
+
+
+@pytest.fixture(scope="module")
+def other_data(example_data):
+    return bs.ScalingData.from_arrays(N=example_data.N * 1.5, D=example_data.D, loss=example_data.loss * 1.01)
+
+
+@pytest.fixture(scope="module")
+def chees_fits(example_data, other_data):
+    return bs.fit_many([example_data, other_data], seed=SEED, method="chees", **FAST)
+
+
+def test_chees_agrees_with_nuts(chees_fits, example_fit):
+    """The ChEES posterior of a dataset is bs.fit's (NUTS) within Monte-Carlo error: means and sds of
+    every law parameter and sigma."""
+    a, b = chees_fits[0].idata.posterior, example_fit.idata.posterior
+    for k in LAW_PARAMS + ("sigma",):
+        for stat, f in (("mean", np.mean), ("sd", np.std)):
+            se = np.hypot(float(az.mcse(a, var_names=[k], method=stat)[k]), float(az.mcse(b, var_names=[k], method=stat)[k]))
+            diff = abs(float(f(a[k].values)) - float(f(b[k].values)))
+            assert diff <= MC_SIGMAS * se, f"{k} {stat}: ChEES vs NUTS differ by {diff:.3g} > {MC_SIGMAS} x {se:.3g}"
+
+
+def test_chees_fits_keep_per_dataset_diagnostics(chees_fits, example_fit):
+    assert len(chees_fits) == 2
+    for f, seed in zip(chees_fits, (SEED, SEED + 1)):
+        assert isinstance(f, bs.ScalingFit) and f.seed == seed
+        assert set(f.idata.groups()) == set(example_fit.idata.groups())
+        assert f.idata.sample_stats.attrs["sampler"] == "chees"
+        assert f.idata.sample_stats["diverging"].shape[0] == 4
+        assert f.idata.posterior["alpha"].shape[0] == 4
+        assert f.idata.posterior["alpha"].shape[1] == 500 + f.extra_draws_per_chain
+        d = f.diagnostics
+        assert set(d.ess_bulk) >= set(LAW_PARAMS) and set(d.rhat) >= set(LAW_PARAMS)
+        assert d.n_divergent == int(f.idata.sample_stats["diverging"].sum())
+        assert f.converged, str(d)
+    # Each dataset has its own posterior (N scaled by 1.5 multiplies A by 1.5**alpha ~ 1.15).
+    assert np.median(chees_fits[1].draws()["A"]) > 1.08 * np.median(chees_fits[0].draws()["A"])
+
+
+def test_chees_same_shape_does_not_retrace(chees_fits, example_data, other_data):
+    before = sum(TRACE_COUNTS.values())
+    again = bs.fit_many([other_data, example_data], seed=[5, 6], method="chees", until_converged=0, **FAST)
+    assert sum(TRACE_COUNTS.values()) == before
+    assert [f.seed for f in again] == [5, 6]
+
+
+def test_bad_methods_raise_before_compiling(example_data):
+    before = sum(TRACE_COUNTS.values())
+    with pytest.raises(errors.ConfigError, match=r"method must be one of \('nuts', 'chees'\), got 'ChEES-HMC'"):
+        bs.fit_many([example_data], method="ChEES-HMC", **FAST)
+    with pytest.raises(errors.ConfigError, match="dense_mass must be True"):
+        bs.fit_many([example_data], method="chees", dense_mass=False, **FAST)
+    with pytest.raises(errors.ConfigError, match="target_accept"):
+        bs.fit_many([example_data], method="chees", target_accept=1.5, **FAST)
+    with pytest.raises(errors.ConfigError, match="until_converged"):
+        bs.fit_many([example_data], method="chees", until_converged=-1, **FAST)
+    assert sum(TRACE_COUNTS.values()) == before
+
+
+def test_pools_split_evenly():
+    for k in (1, 2, 3, 16, 17, 20, 64, 255, 256):
+        for devices in (1, 2, 4):
+            size, n = pools(k, devices)
+            assert size <= 16 and size * n >= k and size * (n - 1) < k
