@@ -1,8 +1,10 @@
 """``fit_many(..., method="chees")``: many datasets in lockstep with ChEES-HMC (:mod:`bayescale.inference.chees`).
 
-Datasets are split into pools of at most :data:`MAX_POOL` (as many pools as needed, a
-multiple of the host devices when there are enough datasets, so pools run in parallel);
-the last pool is filled with copies of earlier datasets, whose fits are dropped. A fit
+Datasets are sampled in chunks of at most :data:`CHUNK` (one compiled shape for any number
+of datasets; chunks are dispatched together and each chunk's fits are built on the host while
+the next samples), each split into pools of at most :data:`MAX_POOL` (a multiple of the host
+devices when there are enough datasets, so pools run in parallel); the last chunk is filled
+with copies of earlier datasets, whose fits are dropped. A fit
 that fails only the R-hat or bulk-ESS check (no divergences) has its chains continued by
 ``num_samples`` draws, :data:`BLOCK` datasets per compiled call, up to ``until_converged``
 times, as :func:`bayescale.fit` does; a fit still failing is returned flagged
@@ -21,10 +23,13 @@ from bayescale.inference.chees import get_chees_runner
 from bayescale.model.program import OBS
 from bayescale.posterior import idata as _idata
 
-__all__ = ["fit_many_chees", "MAX_POOL", "BLOCK"]
+__all__ = ["fit_many_chees", "MAX_POOL", "CHUNK", "BLOCK"]
 
 #: Most datasets whose chains share one ChEES adaptation (measured: 16 and 32 equally fast at K=64).
 MAX_POOL = 16
+#: Most datasets sampled by one call of the compiled runner (larger batches are cut into chunks of this
+#: many, the last one filled with copies): one compiled shape for any K above it.
+CHUNK = 32
 #: Datasets continued together by one call of the extender.
 BLOCK = 4
 
@@ -55,21 +60,29 @@ def _padded(idx: list[int], size: int) -> np.ndarray:
 def fit_many_chees(datasets, model, config, seeds, refs, args, pointwise: bool, until_converged: int):
     """The fits of ``datasets`` (arguments ``args`` stacked on a leading axis) by pooled ChEES-HMC."""
     k = len(datasets)
-    pool, groups = pools(k, len(jax.local_devices()))
-    order = _padded(list(range(k)), pool * groups)
+    pool, groups = pools(min(k, CHUNK), len(jax.local_devices()))
+    size = pool * groups
+    order = _padded(list(range(k)), size)
     runner, extender = get_chees_runner(model.program(None), config, args, (model.cache_key, None), pool=pool,
                                         block=BLOCK, obs_site=OBS if pointwise else None, coords=model.sampler_coords)
     keys = np.stack([np.asarray(jax.random.PRNGKey(seeds[i])) for i in order])
-    *out, carry = jax.device_get(runner(keys, _take(args, order)))
-    samples, stats, warm, loglik, pp = _take(tuple(out), slice(0, k))
-    carry = jax.tree_util.tree_map(lambda a: np.array(a[:k]), carry)  # writable: extensions update it
-
-    ess, rhat = _idata.ess_rhat_arrays({p: samples[p] for p in model.law.param_names})
-    draws, fits = [], []
-    for i, d in enumerate(datasets):
-        draws.append(Draws(samples=_take(samples, i), stats=_take(stats, i), warm=_take(warm, i),
-                           loglik=None if loglik is None else loglik[i], pp=None if pp is None else _take(pp, i)))
-        fits.append(_fit(d, model, config, refs[i], seeds[i], draws[i], 0, _take(ess, i), _take(rhat, i)))
+    # Every chunk is dispatched at once (JAX runs them in turn, asynchronously); each chunk's fits are
+    # built on the host while the later chunks sample.
+    pending = [runner(keys[s:s + size], _take(args, order[s:s + size])) for s in range(0, len(order), size)]
+    draws, fits, carries = [], [], []
+    for c, result in enumerate(pending):
+        n = min(size, k - c * size)
+        *out, carry = jax.device_get(result)
+        samples, stats, warm, loglik, pp = _take(tuple(out), slice(0, n))
+        carries.append(_take(carry, slice(0, n)))
+        ess, rhat = _idata.ess_rhat_arrays({p: samples[p] for p in model.law.param_names})
+        for j in range(n):
+            i = c * size + j
+            draws.append(Draws(samples=_take(samples, j), stats=_take(stats, j), warm=_take(warm, j),
+                               loglik=None if loglik is None else loglik[j], pp=None if pp is None else _take(pp, j)))
+            fits.append(_fit(datasets[i], model, config, refs[i], seeds[i], draws[i], 0, _take(ess, j), _take(rhat, j)))
+    # Writable: extensions update it.
+    carry = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *carries)
 
     for extension in range(1, until_converged + 1):
         todo = [i for i, f in enumerate(fits) if f.diagnostics.n_divergent == 0 and not f.converged]
