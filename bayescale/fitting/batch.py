@@ -109,7 +109,8 @@ def fit_many(
         Measured 4-5x the posteriors per second of a loop of :func:`bayescale.fit` on bootstrap
         resamples of Epoch's data (README, Performance). Its draws depend on the other datasets
         of the pool, not only on the seed; ``max_tree_depth`` caps its leapfrog steps per draw at
-        ``2**max_tree_depth``; it needs ``dense_mass=True`` (its metric is the dense Laplace whitening).
+        ``2**max_tree_depth``; it needs ``dense_mass=True`` (its metric is the dense Laplace whitening);
+        it shows no progress bar.
         Use it for many similar datasets (bootstraps, backtests), whose posteriors have similar shapes.
     pointwise : bool
         Keep the pointwise log-likelihood and posterior predictive groups (``True``,
