@@ -84,3 +84,19 @@ def test_pools_split_evenly():
         for devices in (1, 2, 4):
             size, n = pools(k, devices)
             assert size <= 16 and size * n >= k and size * (n - 1) < k
+
+
+def test_chees_extends_then_flags_unconverged_fits(chees_fits, example_data, other_data, monkeypatch):
+    """A fit failing the ESS check has its chains continued (``until_converged`` rounds); one still failing
+    is returned flagged and counted in the warning, never dropped. (The check is made unpassable here.)"""
+    from bayescale.posterior import diagnostics
+
+    monkeypatch.setattr(diagnostics, "ESS_MIN", 10**9)
+    with pytest.warns(errors.ConvergenceWarning, match="2 of 2 fits did not converge"):
+        fits = bs.fit_many([example_data, other_data], seed=SEED, method="chees", until_converged=1, **FAST)
+    for f, first in zip(fits, chees_fits):
+        assert not f.converged and "bulk ESS below" in " ".join(f.diagnostics.problems)
+        assert f.extra_draws_per_chain == 500 and f.idata.posterior["alpha"].shape == (4, 1000)
+        # The same chains, continued: the first 500 draws are those of the unextended fit.
+        if first.extra_draws_per_chain == 0:
+            np.testing.assert_array_equal(f.idata.posterior["alpha"].values[:, :500], first.idata.posterior["alpha"].values)
