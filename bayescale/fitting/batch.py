@@ -106,7 +106,7 @@ def fit_many(
         ``"chees"``: ChEES-HMC (:mod:`bayescale.inference.chees`), every chain of a pool of up to
         16 datasets in lockstep with one pooled adaptation of step size and trajectory length
         (each dataset keeps its own L-BFGS start, Laplace whitening, chains and diagnostics).
-        Measured 4-5x the posteriors per second of a loop of :func:`bayescale.fit` on bootstrap
+        Measured 2.7-2.9x the posteriors per second of a loop of :func:`bayescale.fit` on bootstrap
         resamples of Epoch's data (README, Performance). Its draws depend on the other datasets
         of the pool, not only on the seed; ``max_tree_depth`` caps its leapfrog steps per draw at
         ``2**max_tree_depth``; it needs ``dense_mass=True`` (its metric is the dense Laplace whitening);
