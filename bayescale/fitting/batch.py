@@ -146,6 +146,14 @@ def fit_many(
     for d in datasets:
         model.check_data(d)
     until_converged = check_until_converged(until_converged)
+    shapes = [model.batch_key(d) for d in datasets]
+    if len(set(shapes)) > 1:
+        odd = next(i for i, k in enumerate(shapes) if k != shapes[0])
+        raise BatchError(
+            f"fit_many needs datasets whose shared-error levels match (error model {model.error_model.label}): "
+            f"datasets[0] has levels {shapes[0][1:]} and datasets[{odd}] has {shapes[odd][1:]}; fit them with bs.fit "
+            "(or bayescale.analyses.backtest.fit_all, which groups them)"
+        )
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
@@ -157,7 +165,7 @@ def fit_many(
     *out, carry = runner(keys, args)  # the chains' final states (carry) stay on the device
     samples, stats, warm, loglik, pp = jax.device_get(tuple(out))
 
-    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.law.param_names})
+    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.diagnostic_names})
     fits = []
     for i, d in enumerate(datasets):
         draws = Draws(

@@ -50,7 +50,7 @@ def check_seed(seed) -> int:
 
 def sampler_config(model: ScalingModel, **settings) -> SamplerConfig:
     """The NUTS settings of a fit of ``model``: the user's, plus what the model's pooling needs."""
-    return SamplerConfig(**settings, whiten=model.pooling.whiten)
+    return SamplerConfig(**settings, whiten=model.whiten)
 
 
 def fit(
@@ -223,11 +223,11 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
         observed_data={OBS: np.log(data.loss)},
         constant_data=constant,
         meta={},
-        posterior_dims=model.pooling.posterior_dims(model.law),
+        posterior_dims=model.posterior_dims,
         coords=None if group_labels is None else {"group": list(group_labels)},
     )
     if ess is None and not model.pooling.grouped:
-        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.law.param_names})
+        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
     if ess is None:
         diagnostics = diagnostics_of(idata, model)
     else:

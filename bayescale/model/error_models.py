@@ -1,0 +1,409 @@
+"""Error models: what runs share beyond the observation noise, one class each.
+
+The likelihood treats every run's deviation from the law as independent. Real sweeps
+are not like that: the runs of one IsoFLOP budget (same compute) or of one model size
+share a schedule, hyperparameters and read-off error, and the law itself is only
+approximately right. An error model adds shared terms to the law's log loss,
+``log L_i = law(N_i, D_i) + sum_terms u_term[level(i)] + noise_i``:
+
+- :class:`Independent` (``"independent"``, default): no shared terms.
+- :class:`Offsets` (``"offsets"``, by C and N): an offset in log loss per level of each
+  axis, ``u_k = sd * z_k`` with ``z_k ~ Normal(0, 1)`` (non-centred) and ``sd`` learned
+  (prior ``HalfNormal(0.05)``, site ``err_sd_<axis>``).
+- :class:`RandomWalk` (``"random_walk"``): a model discrepancy over log compute: a Brownian
+  motion through the sorted levels of each axis in ``by`` (default ``("C",)``), ``u_{k+1} = u_k + walk *
+  sqrt(x_{k+1} - x_k) * z_k`` with ``x`` in decades (log10) and ``walk`` learned from the
+  offsets within the data (prior ``HalfNormal(0.05)`` per sqrt(decade), site ``err_walk_<axis>``),
+  plus independent offsets per level of the axes in ``offsets`` (default ``("C", "N")``).
+
+**Levels.** The runs of an axis (``"C"`` = 6ND, ``"N"``, ``"D"``) are grouped by their value:
+sorted by ``log10``, a level starts at the smallest value not yet grouped and takes every
+value within ``resolution`` decades above it (default 0.02, a 4.7% span: the tolerance
+the data allow between C and 6ND). Discrete budgets (Porian's doubling FLOPs) or model
+sizes are then one level each, whatever their rounding; :func:`levels` shows the grouping.
+
+**Prediction.** A new run at a level of the training data gets that level's posterior
+offset; a run at a new level gets a new draw, shared by the new runs of that level:
+``sd * Normal(0, 1)`` for an offset, and for the walk a Brownian step from the nearest
+training level (a Brownian bridge between two), so its variance grows linearly with the
+distance in decades beyond the largest training budget. These draws enter every
+posterior predictive (:meth:`ScalingFit.predict`'s ``pred_*`` columns, ``predict_draws(noise=True)``,
+backtests, ``prob_better(noise=True)``); the law-only columns (``loss_*``) and the frontier
+are the law alone.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import ClassVar, Mapping
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from bayescale.errors import ConfigError
+from bayescale.model.priors import Prior
+
+__all__ = ["ErrorModel", "Independent", "Offsets", "RandomWalk", "ERROR_MODELS", "get_error_model", "levels",
+           "DEFAULT_RESOLUTION", "AXES"]
+
+#: Width of a level, in decades of the axis (0.02 decades: values within 4.7% are one level).
+DEFAULT_RESOLUTION = 0.02
+#: Axes whose levels may share an error: compute, parameters, tokens.
+AXES = ("C", "N", "D")
+#: Default prior of an offset scale and of a walk's scale per sqrt(decade), on log loss.
+DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
+_SLACK = 1e-9  # decades: float rounding of one value written twice
+
+
+def levels(values, resolution: float = DEFAULT_RESOLUTION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group positive values into levels: ``(index per value, anchors, centres)``, in log10.
+
+    Sorted by ``log10``, a level starts at the smallest value not yet grouped (its anchor)
+    and takes every value up to ``resolution`` decades above it; ``centres`` are the mean
+    ``log10`` of each level's members. Levels are numbered in increasing order.
+
+    Examples
+    --------
+    >>> from bayescale.model.error_models import levels
+    >>> idx, anchors, centres = levels([1e19, 1.02e19, 3e19, 0.99e19, 1e20])
+    >>> idx.tolist(), anchors.round(3).tolist()
+    ([0, 0, 1, 0, 2], [18.996, 19.477, 20.0])
+    """
+    x = np.log10(np.asarray(values, dtype=np.float64))
+    idx = np.empty(x.shape, dtype=np.int32)
+    anchors: list[float] = []
+    for i in np.argsort(x, kind="stable"):
+        if not anchors or x[i] > anchors[-1] + resolution + _SLACK:
+            anchors.append(float(x[i]))
+        idx[i] = len(anchors) - 1
+    centres = np.bincount(idx, weights=x) / np.bincount(idx)
+    return idx, np.asarray(anchors), centres
+
+
+def _assign(x_new: np.ndarray, anchors: np.ndarray, resolution: float) -> np.ndarray:
+    """Index of the training level of each new log10 value, or -1 for a value at no training level."""
+    k = np.searchsorted(anchors, x_new + _SLACK, side="right") - 1
+    inside = (k >= 0) & (x_new <= anchors[np.maximum(k, 0)] + resolution + _SLACK)
+    return np.where(inside, k, -1)
+
+
+def _axis_values(axis: str, cov: Mapping[str, np.ndarray]) -> np.ndarray:
+    if axis not in cov:
+        raise ConfigError(f"this fit's error model shares errors by {axis!r}: give {axis} (or two of N, D, C) to predict")
+    return np.asarray(cov[axis], dtype=np.float64)
+
+
+def _check_axes(name: str, axes) -> tuple[str, ...]:
+    axes = (axes,) if isinstance(axes, str) else tuple(axes)
+    bad = [a for a in axes if a not in AXES]
+    if bad or len(set(axes)) != len(axes):
+        raise ConfigError(f"{name} must name distinct axes among {list(AXES)}, e.g. ('C', 'N'); got {axes!r}")
+    return axes
+
+
+class ErrorModel(abc.ABC):
+    """Shared errors of runs beyond the likelihood's noise (abstract); see :mod:`bayescale.model.error_models`."""
+
+    #: Registry name (``ScalingModel(error_model=name)``), saved with a fit.
+    name: ClassVar[str]
+    #: Whether NUTS may run whitened by the Laplace approximation at the mode (see ``Pooling.whiten``).
+    whiten: ClassVar[bool] = True
+
+    def priors(self) -> dict[str, Prior]:
+        """Default priors of the error model's scale sites."""
+        return {}
+
+    @property
+    def scale_sites(self) -> tuple[str, ...]:
+        """Scale parameters in the posterior (their ESS and R-hat count towards convergence)."""
+        return ()
+
+    def check(self, data) -> None:
+        """Validate against the data (before any compilation)."""
+
+    def args(self, data) -> dict:
+        """Extra model arguments of ``data`` (level index per run, level positions)."""
+        return {}
+
+    def batch_key(self, data) -> tuple:
+        """What besides the length fixes the compiled program's shapes for ``data``."""
+        return ()
+
+    def sample(self, priors: Mapping[str, Prior], X: Mapping):
+        """Inside a NumPyro model: the shared error of each run (0.0 for none)."""
+        return 0.0
+
+    def posterior_dims(self) -> dict[str, list[str]]:
+        return {}
+
+    def draws(self, fit, cov: Mapping[str, np.ndarray], seed: int) -> np.ndarray | float:
+        """Posterior predictive draws ``(S, m)`` of the shared error at new runs ``cov`` (0.0 for none)."""
+        return 0.0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> "ErrorModel":
+        """Inverse of :meth:`to_dict`; ``None`` (files from before error models) is :class:`Independent`."""
+        if d is None:
+            return Independent()
+        d = dict(d)
+        sub = ERROR_MODELS[d.pop("name")]
+        return sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Independent(ErrorModel):
+    """No shared errors: every run deviates from the law independently (the likelihood alone)."""
+
+    name: ClassVar[str] = "independent"
+
+
+@dataclasses.dataclass(frozen=True)
+class Offsets(ErrorModel):
+    """An independent offset in log loss per level of each axis in ``by`` (``"C"``, ``"N"``, ``"D"``).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> m = bs.ScalingModel(error_model=bs.Offsets(by="C"))
+    >>> m.error_model, m.priors["err_sd_C"]
+    (Offsets(by=('C',), resolution=0.02), Prior('HalfNormal', scale=0.05))
+    """
+
+    name: ClassVar[str] = "offsets"
+    by: tuple[str, ...] = ("C", "N")
+    resolution: float = DEFAULT_RESOLUTION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by", _check_axes("Offsets by", self.by))
+        r = self.resolution
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 <= r < 1.0:
+            raise ConfigError(f"resolution must be a number of decades in [0, 1), e.g. 0.02 (values within 4.7% are "
+                              f"one level); got resolution={r!r}")
+        object.__setattr__(self, "resolution", float(r))
+
+    def priors(self):
+        return {f"err_sd_{a}": DEFAULT_SCALE_PRIOR for a in self.by}
+
+    @property
+    def scale_sites(self):
+        return tuple(f"err_sd_{a}" for a in self.by)
+
+    def _levels(self, data, axis):
+        return levels(getattr(data, axis), self.resolution)
+
+    def args(self, data):
+        out = {}
+        for a in self.by:
+            idx, _, centres = self._levels(data, a)
+            out[f"err_idx_{a}"], out[f"err_pos_{a}"] = idx, centres
+        return out
+
+    def batch_key(self, data):
+        return tuple(int(self._levels(data, a)[1].size) for a in self.by)
+
+    def sample(self, priors, X):
+        total = 0.0
+        for a in self.by:
+            sd = numpyro.sample(f"err_sd_{a}", priors[f"err_sd_{a}"].to_numpyro())
+            z = numpyro.sample(f"err_z_{a}", dist.Normal(0.0, 1.0).expand(jnp.shape(X[f"err_pos_{a}"])).to_event(1))
+            total = total + numpyro.deterministic(f"err_{a}", sd * z)[X[f"err_idx_{a}"]]
+        return total
+
+    def posterior_dims(self):
+        return {f"{s}_{a}": [f"level_{a}"] for a in self.by for s in ("err_z", "err")}
+
+    def draws(self, fit, cov, seed):
+        rng = np.random.default_rng([int(seed), 0x0FF5E7])
+        post, total = fit.idata.posterior, 0.0
+        for a in self.by:
+            _, anchors, _ = self._levels(fit.data, a)
+            x = np.log10(_axis_values(a, cov))
+            k = _assign(x, anchors, self.resolution)
+            known = np.asarray(post[f"err_{a}"], dtype=np.float64).reshape(-1, anchors.size)
+            sd = np.asarray(post[f"err_sd_{a}"], dtype=np.float64).reshape(-1, 1)
+            out = known[:, np.maximum(k, 0)]
+            new = k < 0
+            if new.any():
+                j, _, _ = levels(10.0 ** x[new], self.resolution)
+                out[:, new] = (sd * rng.standard_normal((sd.shape[0], int(j.max()) + 1)))[:, j]
+            total = total + out
+        return total
+
+    @property
+    def label(self) -> str:
+        return f"offsets({','.join(self.by)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomWalk(Offsets):
+    """A Brownian-motion discrepancy over the sorted levels of each axis in ``by`` (log10 scale),
+    plus independent offsets per level of each axis in ``offsets``.
+
+    The walk lives on nodes ``step`` decades apart (default 0.1) spanning the training values
+    of the axis, linear between nodes; it starts at 0 at the smallest (a constant is the law's:
+    it scales E, A, B alike). Its scale ``err_walk_<axis>`` is the standard deviation of its
+    change over one decade. Beyond the last node the predictive variance grows as
+    ``err_walk**2 * distance``. ``by=("N", "D")`` lets the law's two terms bend independently.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> m = bs.ScalingModel(error_model="random_walk")
+    >>> m.error_model.label, sorted(k for k in m.priors if k.startswith("err_"))
+    ('walk(C)+offsets(C,N)', ['err_sd_C', 'err_sd_N', 'err_walk_C'])
+    """
+
+    name: ClassVar[str] = "random_walk"
+    by: tuple[str, ...] = ("C",)
+    offsets: tuple[str, ...] = ("C", "N")
+    resolution: float = DEFAULT_RESOLUTION
+    step: float = 0.1
+    #: Adapt in raw coordinates: whitened at the mode (walk scale near 0) the steps were too small
+    #: (measured on Epoch: 13% divergent draws, R-hat 1.08).
+    whiten: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        by = _check_axes("RandomWalk by", self.by)
+        if not by:
+            raise ConfigError("RandomWalk by must name at least one axis, e.g. by='C' or by=('N', 'D')")
+        object.__setattr__(self, "by", by)
+        object.__setattr__(self, "offsets", _check_axes("RandomWalk offsets", self.offsets))
+        object.__setattr__(self, "resolution", self._iid().resolution)
+        st = self.step
+        if isinstance(st, bool) or not isinstance(st, (int, float)) or not 0.0 < st <= 1.0:
+            raise ConfigError(f"RandomWalk step must be a number of decades in (0, 1], e.g. 0.1; got step={st!r}")
+        object.__setattr__(self, "step", float(st))
+
+    def _nodes(self, data, axis) -> np.ndarray:
+        """The walk's nodes on ``axis``: ``step`` apart from the smallest training value, past the largest."""
+        x = np.log10(np.asarray(getattr(data, axis), dtype=np.float64))
+        k = max(1, int(np.ceil((x.max() - x.min()) / self.step - 1e-9)))
+        return x.min() + self.step * np.arange(k + 1)
+
+    def _interp(self, nodes: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Left node and weight of the right node of each value (clipped to the nodes)."""
+        left = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, nodes.size - 2)
+        w = np.clip((x - nodes[left]) / (nodes[left + 1] - nodes[left]), 0.0, 1.0)
+        return left.astype(np.int32), w
+
+    def _iid(self) -> Offsets:
+        return Offsets(by=self.offsets, resolution=self.resolution)
+
+    def priors(self):
+        return {**self._iid().priors(), **{f"err_walk_{a}": DEFAULT_SCALE_PRIOR for a in self.by}}
+
+    @property
+    def scale_sites(self):
+        return (*self._iid().scale_sites, *(f"err_walk_{a}" for a in self.by))
+
+    def check(self, data):
+        for a in self.by:
+            n = self._levels(data, a)[1].size
+            if n < 3:
+                raise ConfigError(f"error_model RandomWalk(by={a!r}) needs at least 3 levels of {a} to learn its "
+                                  f"scale; the data have {n} (resolution {self.resolution} decades): use Offsets")
+
+    def args(self, data):
+        out = self._iid().args(data)
+        for a in self.by:
+            nodes = self._nodes(data, a)
+            left, w = self._interp(nodes, np.log10(getattr(data, a)))
+            out[f"err_wleft_{a}"], out[f"err_wweight_{a}"], out[f"err_wpos_{a}"] = left, w, nodes
+        return out
+
+    def batch_key(self, data):
+        return (*self._iid().batch_key(data), *(int(self._nodes(data, a).size) for a in self.by))
+
+    def sample(self, priors, X):
+        total = self._iid().sample(priors, X)
+        for a in self.by:
+            scale = numpyro.sample(f"err_walk_{a}", priors[f"err_walk_{a}"].to_numpyro())
+            dx = jnp.diff(X[f"err_wpos_{a}"])
+            z = numpyro.sample(f"err_wz_{a}", dist.Normal(0.0, 1.0).expand(jnp.shape(dx)).to_event(1))
+            path = jnp.concatenate([jnp.zeros((1,), dx.dtype), jnp.cumsum(scale * jnp.sqrt(dx) * z)])
+            path = numpyro.deterministic(f"err_path_{a}", path)
+            left, w = X[f"err_wleft_{a}"], X[f"err_wweight_{a}"]
+            total = total + (1.0 - w) * path[left] + w * path[left + 1]
+        return total
+
+    def posterior_dims(self):
+        out = self._iid().posterior_dims()
+        for a in self.by:
+            out.update({f"err_wz_{a}": [f"step_{a}"], f"err_path_{a}": [f"node_{a}"]})
+        return out
+
+    def draws(self, fit, cov, seed):
+        total = self._iid().draws(fit, cov, seed)
+        rng = np.random.default_rng([int(seed), 0xB0B])
+        for a in self.by:
+            nodes = self._nodes(fit.data, a)
+            x = np.log10(_axis_values(a, cov))
+            path = np.asarray(fit.idata.posterior[f"err_path_{a}"], dtype=np.float64).reshape(-1, nodes.size)
+            scale = np.asarray(fit.idata.posterior[f"err_walk_{a}"], dtype=np.float64).reshape(-1)
+            left, w = self._interp(nodes, x)
+            out = (1.0 - w) * path[:, left] + w * path[:, left + 1]
+            new = (x < nodes[0] - _SLACK) | (x > nodes[-1] + _SLACK)
+            if new.any():
+                j, _, new_pos = levels(10.0 ** x[new], self.resolution)
+                out[:, new] = _brownian_fill(list(nodes), list(path.T), new_pos, scale, rng)[:, j]
+            total = total + out
+        return total
+
+    @property
+    def label(self) -> str:
+        return f"walk({','.join(self.by)})" + (f"+offsets({','.join(self.offsets)})" if self.offsets else "")
+
+
+def _brownian_fill(pos: list, val: list, new_pos: np.ndarray, scale: np.ndarray, rng) -> np.ndarray:
+    """Draw a Brownian motion (scale per sqrt unit) at ``new_pos`` given its draws ``val`` at ``pos``.
+
+    New points are drawn in increasing order, each given its nearest drawn neighbours
+    (Markov): a bridge between two, a free step beyond the last or before the first.
+    Returns ``(S, len(new_pos))``.
+    """
+    out = np.empty((scale.size, new_pos.size))
+    for i in np.argsort(new_pos):
+        x = new_pos[i]
+        r = int(np.searchsorted(pos, x))
+        z = rng.standard_normal(scale.size)
+        if 0 < r < len(pos):
+            (xl, vl), (xr, vr) = (pos[r - 1], val[r - 1]), (pos[r], val[r])
+            w = (x - xl) / (xr - xl)
+            out[:, i] = vl + w * (vr - vl) + scale * np.sqrt((x - xl) * (xr - x) / (xr - xl)) * z
+        else:
+            xn, vn = (pos[-1], val[-1]) if r else (pos[0], val[0])
+            out[:, i] = vn + scale * np.sqrt(abs(x - xn)) * z
+        pos.insert(r, x)
+        val.insert(r, out[:, i])
+    return out
+
+
+#: Error models by name.
+ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Offsets, RandomWalk)}
+
+
+def get_error_model(error_model: str | ErrorModel) -> ErrorModel:
+    """An :class:`ErrorModel` from its name (default settings), or passed through.
+
+    Examples
+    --------
+    >>> from bayescale.model.error_models import get_error_model
+    >>> get_error_model("offsets")
+    Offsets(by=('C', 'N'), resolution=0.02)
+    """
+    if isinstance(error_model, ErrorModel):
+        return error_model
+    if isinstance(error_model, str) and error_model in ERROR_MODELS:
+        return ERROR_MODELS[error_model]()
+    raise ConfigError(f"error_model must be one of {list(ERROR_MODELS)} or a bayescale.ErrorModel "
+                      f"(e.g. bs.Offsets(by='C')), got {error_model!r}")
