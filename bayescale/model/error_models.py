@@ -10,26 +10,35 @@ approximately right. An error model adds shared terms to the law's log loss,
 - :class:`Offsets` (``"offsets"``, by C and N): an offset in log loss per level of each
   axis, ``u_k = sd * z_k`` with ``z_k ~ Normal(0, 1)`` (non-centred) and ``sd`` learned
   (prior ``HalfNormal(0.05)``, site ``err_sd_<axis>``).
-- :class:`RandomWalk` (``"random_walk"``): a model discrepancy over log compute: a Brownian
-  motion through the sorted levels of each axis in ``by`` (default ``("C",)``), ``u_{k+1} = u_k + walk *
-  sqrt(x_{k+1} - x_k) * z_k`` with ``x`` in decades (log10) and ``walk`` learned from the
-  offsets within the data (prior ``HalfNormal(0.05)`` per sqrt(decade), site ``err_walk_<axis>``),
-  plus independent offsets per level of the axes in ``offsets`` (default ``("C", "N")``).
+- :class:`RandomWalk` (``"random_walk"``): a model discrepancy over the log10 of each axis in
+  ``by`` (default ``("C",)``): a Brownian motion on nodes ``step`` decades apart (default 0.1)
+  from the smallest training value, ``u_{k+1} = u_k + walk * sqrt(step) * z_k``, linear between
+  nodes, with ``walk`` learned (prior ``HalfNormal(0.05)`` per sqrt(decade), site
+  ``err_walk_<axis>``), plus independent offsets per level of the axes in ``offsets``
+  (default ``("C", "N")``).
 
-**Levels.** The runs of an axis (``"C"`` = 6ND, ``"N"``, ``"D"``) are grouped by their value:
-sorted by ``log10``, a level starts at the smallest value not yet grouped and takes every
-value within ``resolution`` decades above it (default 0.02, a 4.7% span: the tolerance
-the data allow between C and 6ND). Discrete budgets (Porian's doubling FLOPs) or model
-sizes are then one level each, whatever their rounding; :func:`levels` shows the grouping.
+**Levels.** The runs of an axis (``"C"`` = 6ND, ``"N"``, ``"D"``) are grouped by their value
+(:func:`bayescale.model.levels.levels`): values within ``resolution`` decades (default 0.02,
+4.7%) of a level's smallest are one level, so discrete budgets or model sizes are one level
+each, whatever their rounding.
 
 **Prediction.** A new run at a level of the training data gets that level's posterior
 offset; a run at a new level gets a new draw, shared by the new runs of that level:
 ``sd * Normal(0, 1)`` for an offset, and for the walk a Brownian step from the nearest
-training level (a Brownian bridge between two), so its variance grows linearly with the
-distance in decades beyond the largest training budget. These draws enter every
-posterior predictive (:meth:`ScalingFit.predict`'s ``pred_*`` columns, ``predict_draws(noise=True)``,
-backtests, ``prob_better(noise=True)``); the law-only columns (``loss_*``) and the frontier
-are the law alone.
+node, so its variance grows linearly with the distance in decades beyond the training
+range. These draws enter every posterior predictive (:meth:`ScalingFit.predict`'s
+``pred_*`` columns, ``predict_draws(noise=True)``, backtests, ``prob_better(noise=True)``);
+the law-only columns (``loss_*``) and the frontier are the law alone.
+
+Examples
+--------
+>>> import bayescale as bs
+>>> data = bs.datasets.example(seed=0)
+>>> fit = bs.fit(data, error_model=bs.Offsets(by="C"), seed=0, num_warmup=300, num_samples=300, warn=False)
+>>> sorted(k for k in fit.model.priors if k.startswith("err_"))
+['err_sd_C']
+>>> fit.idata.posterior["err_C"].shape[-1] == bs.model.levels.levels(data.C)[1].size
+True
 """
 
 from __future__ import annotations
@@ -44,50 +53,16 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
+from bayescale.model.levels import DEFAULT_RESOLUTION, SLACK, assign_levels, brownian_fill, levels
 from bayescale.model.priors import Prior
 
 __all__ = ["ErrorModel", "Independent", "Offsets", "RandomWalk", "ERROR_MODELS", "get_error_model", "levels",
            "DEFAULT_RESOLUTION", "AXES"]
 
-#: Width of a level, in decades of the axis (0.02 decades: values within 4.7% are one level).
-DEFAULT_RESOLUTION = 0.02
-#: Axes whose levels may share an error: compute, parameters, tokens.
-AXES = ("C", "N", "D")
 #: Default prior of an offset scale and of a walk's scale per sqrt(decade), on log loss.
 DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
-_SLACK = 1e-9  # decades: float rounding of one value written twice
-
-
-def levels(values, resolution: float = DEFAULT_RESOLUTION) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group positive values into levels: ``(index per value, anchors, centres)``, in log10.
-
-    Sorted by ``log10``, a level starts at the smallest value not yet grouped (its anchor)
-    and takes every value up to ``resolution`` decades above it; ``centres`` are the mean
-    ``log10`` of each level's members. Levels are numbered in increasing order.
-
-    Examples
-    --------
-    >>> from bayescale.model.error_models import levels
-    >>> idx, anchors, centres = levels([1e19, 1.02e19, 3e19, 0.99e19, 1e20])
-    >>> idx.tolist(), anchors.round(3).tolist()
-    ([0, 0, 1, 0, 2], [18.996, 19.477, 20.0])
-    """
-    x = np.log10(np.asarray(values, dtype=np.float64))
-    idx = np.empty(x.shape, dtype=np.int32)
-    anchors: list[float] = []
-    for i in np.argsort(x, kind="stable"):
-        if not anchors or x[i] > anchors[-1] + resolution + _SLACK:
-            anchors.append(float(x[i]))
-        idx[i] = len(anchors) - 1
-    centres = np.bincount(idx, weights=x) / np.bincount(idx)
-    return idx, np.asarray(anchors), centres
-
-
-def _assign(x_new: np.ndarray, anchors: np.ndarray, resolution: float) -> np.ndarray:
-    """Index of the training level of each new log10 value, or -1 for a value at no training level."""
-    k = np.searchsorted(anchors, x_new + _SLACK, side="right") - 1
-    inside = (k >= 0) & (x_new <= anchors[np.maximum(k, 0)] + resolution + _SLACK)
-    return np.where(inside, k, -1)
+#: Axes whose levels may share an error: compute, parameters, tokens.
+AXES = ("C", "N", "D")
 
 
 def _axis_values(axis: str, cov: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -201,6 +176,13 @@ class Offsets(ErrorModel):
     def _levels(self, data, axis):
         return levels(getattr(data, axis), self.resolution)
 
+    def check(self, data):
+        for a in self.by:
+            n = self._levels(data, a)[1].size
+            if n < 2:
+                raise ConfigError(f"error_model {self.label} needs at least 2 levels of {a} to learn an offset's scale; "
+                                  f"the data have {n} (resolution {self.resolution} decades): drop {a!r} from by")
+
     def args(self, data):
         out = {}
         for a in self.by:
@@ -228,7 +210,7 @@ class Offsets(ErrorModel):
         for a in self.by:
             _, anchors, _ = self._levels(fit.data, a)
             x = np.log10(_axis_values(a, cov))
-            k = _assign(x, anchors, self.resolution)
+            k = assign_levels(x, anchors, self.resolution)
             known = np.asarray(post[f"err_{a}"], dtype=np.float64).reshape(-1, anchors.size)
             sd = np.asarray(post[f"err_sd_{a}"], dtype=np.float64).reshape(-1, 1)
             out = known[:, np.maximum(k, 0)]
@@ -307,6 +289,7 @@ class RandomWalk(Offsets):
         return (*self._iid().scale_sites, *(f"err_walk_{a}" for a in self.by))
 
     def check(self, data):
+        self._iid().check(data)
         for a in self.by:
             n = self._levels(data, a)[1].size
             if n < 3:
@@ -352,40 +335,16 @@ class RandomWalk(Offsets):
             scale = np.asarray(fit.idata.posterior[f"err_walk_{a}"], dtype=np.float64).reshape(-1)
             left, w = self._interp(nodes, x)
             out = (1.0 - w) * path[:, left] + w * path[:, left + 1]
-            new = (x < nodes[0] - _SLACK) | (x > nodes[-1] + _SLACK)
+            new = (x < nodes[0] - SLACK) | (x > nodes[-1] + SLACK)
             if new.any():
                 j, _, new_pos = levels(10.0 ** x[new], self.resolution)
-                out[:, new] = _brownian_fill(list(nodes), list(path.T), new_pos, scale, rng)[:, j]
+                out[:, new] = brownian_fill(list(nodes), list(path.T), new_pos, scale, rng)[:, j]
             total = total + out
         return total
 
     @property
     def label(self) -> str:
         return f"walk({','.join(self.by)})" + (f"+offsets({','.join(self.offsets)})" if self.offsets else "")
-
-
-def _brownian_fill(pos: list, val: list, new_pos: np.ndarray, scale: np.ndarray, rng) -> np.ndarray:
-    """Draw a Brownian motion (scale per sqrt unit) at ``new_pos`` given its draws ``val`` at ``pos``.
-
-    New points are drawn in increasing order, each given its nearest drawn neighbours
-    (Markov): a bridge between two, a free step beyond the last or before the first.
-    Returns ``(S, len(new_pos))``.
-    """
-    out = np.empty((scale.size, new_pos.size))
-    for i in np.argsort(new_pos):
-        x = new_pos[i]
-        r = int(np.searchsorted(pos, x))
-        z = rng.standard_normal(scale.size)
-        if 0 < r < len(pos):
-            (xl, vl), (xr, vr) = (pos[r - 1], val[r - 1]), (pos[r], val[r])
-            w = (x - xl) / (xr - xl)
-            out[:, i] = vl + w * (vr - vl) + scale * np.sqrt((x - xl) * (xr - x) / (xr - xl)) * z
-        else:
-            xn, vn = (pos[-1], val[-1]) if r else (pos[0], val[0])
-            out[:, i] = vn + scale * np.sqrt(abs(x - xn)) * z
-        pos.insert(r, x)
-        val.insert(r, out[:, i])
-    return out
 
 
 #: Error models by name.
