@@ -196,6 +196,8 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
         kw["num_warmup"] = args.warmup
     if args.draws is not None:
         kw["num_samples"] = args.draws
+    if args.target_accept is not None:
+        kw["target_accept"] = args.target_accept
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -330,6 +332,7 @@ def main(argv=None) -> dict:
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
     p.add_argument("--warmup", type=int, default=None, help="bayescale num_warmup (default: bs.fit's)")
     p.add_argument("--draws", type=int, default=None, help="bayescale num_samples (default: bs.fit's)")
+    p.add_argument("--target-accept", type=float, default=None, help="bayescale target_accept (default: bs.fit's)")
     p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
@@ -431,7 +434,7 @@ def main(argv=None) -> dict:
         "settings": {"seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
                      "error_model": parse_error_model(args.error_model).to_dict(), "bayescale_only": args.bayescale_only,
                      "grid": args.grid, "starts": len(grid), "resamples": args.resamples, "warmup": args.warmup,
-                     "draws": args.draws, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
+                     "draws": args.draws, "target_accept": args.target_accept, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
                      "li_cutoff_N": LI_CUTOFF_N, "porian_held_out_budgets": PORIAN_HELD_OUT, "boot_options": BOOT_OPTIONS},
         "wall_s": wall,
         "splits": [_jsonable(r) for r in records],

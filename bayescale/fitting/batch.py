@@ -224,7 +224,8 @@ def bootstrap(
     """Fit the law to ``n_resamples`` bootstrap resamples of the rows of ``data``, in one compiled call.
 
     Rows are drawn with replacement (:func:`bootstrap_indices` with ``seed``);
-    each resample is fitted by :func:`fit_many` with sampler seeds ``seed + i``.
+    each resample is fitted by :func:`fit_many` with sampler seeds ``seed + i`` (resamples
+    whose error-model levels differ, :meth:`ScalingModel.batch_key`, in separate calls).
     This is the Bayesian counterpart of the bootstrap intervals of the point-fit
     literature: the spread of the posteriors across resamples shows how much the
     answer depends on which runs happened to be in the sweep.
@@ -257,4 +258,15 @@ def bootstrap(
         # Resampling with replacement repeats rows on purpose.
         warnings.filterwarnings("ignore", message=r".*repeat an earlier \(N, D, loss\) row", category=DataWarning)
         resamples = [data.subset(i) for i in idx]
-    return fit_many(resamples, law, seed=seed, **fit_kwargs)
+    model = resolve_model(law, model=fit_kwargs.pop("model", None), likelihood=fit_kwargs.pop("likelihood", None),
+                          priors=fit_kwargs.pop("priors", None))
+    # A resample can miss a level of an error model's axis: one fit_many call per shape.
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(resamples):
+        groups.setdefault(model.batch_key(r), []).append(i)
+    out: list = [None] * len(resamples)
+    for members in groups.values():
+        fits = fit_many([resamples[i] for i in members], model=model, seed=[seed + i for i in members], **fit_kwargs)
+        for i, f in zip(members, fits):
+            out[i] = f
+    return out

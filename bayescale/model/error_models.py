@@ -237,6 +237,9 @@ class RandomWalk(Offsets):
     change over one decade. Beyond the last node the predictive variance grows as
     ``err_walk**2 * distance``. ``by=("N", "D")`` lets the law's two terms bend independently.
 
+    Fit it with ``target_accept=0.95``: at the default 0.9, 8 of 2,000 draws diverged on
+    ``bs.datasets.example(seed=0)`` (none at 0.95).
+
     Examples
     --------
     >>> import bayescale as bs
