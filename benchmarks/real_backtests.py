@@ -13,7 +13,7 @@ Three published sets of runs (cite them with the numbers):
 For every split and seed, in the same run:
 
 - **bayescale**: ``bs.fit(train, seed=s)`` with the library's defaults (``--likelihood`` to change the noise
-  model, ``--error-model`` the shared errors: ``independent``, ``offsets:C,N``, ``walk:C+offsets:C,N``,
+  model, ``--error-model`` the shared errors: ``independent``, ``offsets:C``, ``walk:C+offsets:C``, ``offsets:C,N``,
   ``walk:N,D`` ...; see :func:`parse_error_model`); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
   median, its central 50% and 90% intervals, CRPS from the draws (``bs.crps_from_draws``).
 - **classic** (Hoffmann et al. Approach 3 as Epoch AI replicated it): summed Huber loss (delta 1e-3) on log
@@ -39,7 +39,7 @@ empirical IsoFLOP minimum, the N of the lowest-loss run at that budget?
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --seeds 0 1 2
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --quick           # smoke run: 3 splits, 4 starts
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --splits epoch li porian:3
-    PYTHONPATH=$PWD python benchmarks/real_backtests.py --error-model walk:C+offsets:C,N --bayescale-only
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --error-model walk:C+offsets:C --target-accept 0.95 --bayescale-only
 
 Writes ``benchmarks/results/real_backtests.json`` (``real_backtests_quick.json`` with ``--quick``; folder
 ``--out``), machine information included. Data are read from ``../shared/data`` (``--data-dir``).
@@ -168,7 +168,7 @@ def summarize(points: list[dict]) -> dict:
 # ---------------------------------------------------------------- the two methods
 def parse_error_model(text: str):
     """``independent``, ``offsets[:AXES]``, ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D)
-    -> a bayescale error model. ``offsets`` alone is by C and N; ``walk`` alone is over C with offsets by C, N.
+    -> a bayescale error model; ``offsets`` and ``walk`` alone are ``bs.Offsets()`` and ``bs.RandomWalk()``.
 
     >>> parse_error_model("walk:N,D+offsets:C").label
     'walk(N,D)+offsets(C)'
@@ -180,11 +180,13 @@ def parse_error_model(text: str):
     if set(axes) == {"independent"}:
         return bs.Independent()
     if set(axes) == {"offsets"}:
-        return bs.Offsets(by=axes["offsets"] or ("C", "N"))
+        return bs.Offsets(by=axes["offsets"]) if axes["offsets"] else bs.Offsets()
     if "walk" in axes and set(axes) <= {"walk", "offsets"}:
-        return bs.RandomWalk(by=axes["walk"] or ("C",), offsets=axes.get("offsets", ("C", "N")) if "offsets" in axes
-                             and axes["offsets"] else (() if "offsets" in axes else ("C", "N")))
-    raise SystemExit(f"unknown --error-model {text!r}: e.g. independent, offsets:C,N, walk:C+offsets:C,N, walk:N,D")
+        kw = {"by": axes["walk"]} if axes["walk"] else {}
+        if "offsets" in axes:
+            kw["offsets"] = axes["offsets"]  # "walk:C+offsets:" -> no offsets
+        return bs.RandomWalk(**kw)
+    raise SystemExit(f"unknown --error-model {text!r}: e.g. independent, offsets:C, offsets:C,N, walk:C+offsets:C, walk:N,D")
 
 
 def run_bayescale(split: Split, seed: int, args) -> dict:
@@ -326,7 +328,7 @@ def main(argv=None) -> dict:
     p.add_argument("--splits", nargs="+", default=None, help="epoch, li, porian (all 15), porian:<i> (default: all)")
     p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
     p.add_argument("--error-model", default="independent",
-                   help="bayescale's shared errors: independent (default), offsets:C,N, walk:C+offsets:C,N, walk:N,D ...")
+                   help="bayescale's shared errors: independent (default), offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
     p.add_argument("--bayescale-only", action="store_true", help="skip the classic fit (to compare bayescale variants)")
     p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
