@@ -43,8 +43,8 @@ class ScalingModel:
     pooling : str or Pooling
         ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
     error_model : str or ErrorModel
-        ``"independent"`` (default), ``"offsets"`` (a shared offset per compute budget) or
-        ``"random_walk"`` (a discrepancy growing with distance in log compute);
+        ``"independent"`` (default), ``"offsets"`` (shared offsets per compute budget and
+        model size) or ``"random_walk"`` (a discrepancy growing with distance in log compute);
         see :mod:`bayescale.model.error_models`.
     priors : mapping, optional
         Per-parameter overrides of the defaults. After construction ``priors`` holds
