@@ -254,7 +254,7 @@ class RandomWalk(Offsets):
     """
 
     name: ClassVar[str] = "random_walk"
-    by: tuple[str, ...] = ("C", "N")
+    by: tuple[str, ...] = ("C",)
     offsets: tuple[str, ...] = ("C", "N")
     resolution: float = DEFAULT_RESOLUTION
     step: float = 0.1
