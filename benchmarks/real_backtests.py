@@ -13,7 +13,8 @@ Three published sets of runs (cite them with the numbers):
 For every split and seed, in the same run:
 
 - **bayescale**: ``bs.fit(train, seed=s)`` with the library's defaults (``--likelihood`` to change the noise
-  model); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
+  model, ``--error-model`` the shared errors: ``independent``, ``offsets:C``, ``walk:C+offsets:C``, ``offsets:C,N``,
+  ``walk:N,D`` ...; see :func:`parse_error_model`); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
   median, its central 50% and 90% intervals, CRPS from the draws (``bs.crps_from_draws``).
 - **classic** (Hoffmann et al. Approach 3 as Epoch AI replicated it): summed Huber loss (delta 1e-3) on log
   residuals, L-BFGS-B from a grid of starts (4,500 by default, ``--grid``), the best start polished to
@@ -38,6 +39,7 @@ empirical IsoFLOP minimum, the N of the lowest-loss run at that budget?
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --seeds 0 1 2
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --quick           # smoke run: 3 splits, 4 starts
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --splits epoch li porian:3
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --error-model walk:C+offsets:C --target-accept 0.95 --bayescale-only
 
 Writes ``benchmarks/results/real_backtests.json`` (``real_backtests_quick.json`` with ``--quick``; folder
 ``--out``), machine information included. Data are read from ``../shared/data`` (``--data-dir``).
@@ -164,14 +166,40 @@ def summarize(points: list[dict]) -> dict:
 
 
 # ---------------------------------------------------------------- the two methods
+def parse_error_model(text: str):
+    """``independent``, ``offsets[:AXES]``, ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D)
+    -> a bayescale error model; ``offsets`` and ``walk`` alone are ``bs.Offsets()`` and ``bs.RandomWalk()``.
+
+    >>> parse_error_model("walk:N,D+offsets:C").label
+    'walk(N,D)+offsets(C)'
+    """
+    import bayescale as bs
+
+    parts = dict((p.split(":", 1) + [""])[:2] for p in text.split("+"))
+    axes = {k: tuple(a for a in v.split(",") if a) for k, v in parts.items()}
+    if set(axes) == {"independent"}:
+        return bs.Independent()
+    if set(axes) == {"offsets"}:
+        return bs.Offsets(by=axes["offsets"]) if axes["offsets"] else bs.Offsets()
+    if "walk" in axes and set(axes) <= {"walk", "offsets"}:
+        kw = {"by": axes["walk"]} if axes["walk"] else {}
+        if "offsets" in axes:
+            kw["offsets"] = axes["offsets"]  # "walk:C+offsets:" -> no offsets
+        return bs.RandomWalk(**kw)
+    raise SystemExit(f"unknown --error-model {text!r}: e.g. independent, offsets:C, offsets:C,N, walk:C+offsets:C, walk:N,D")
+
+
 def run_bayescale(split: Split, seed: int, args) -> dict:
     import bayescale as bs
 
-    kw = {"seed": seed, "likelihood": args.likelihood}
+    kw = {"seed": seed, "model": bs.ScalingModel(likelihood=args.likelihood,
+                                                 error_model=parse_error_model(args.error_model))}
     if args.warmup is not None:
         kw["num_warmup"] = args.warmup
     if args.draws is not None:
         kw["num_samples"] = args.draws
+    if args.target_accept is not None:
+        kw["target_accept"] = args.target_accept
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -224,7 +252,9 @@ def classic_point_fit(split: Split, grid) -> dict:
     return {"params": best, "huber_sum": float(val), "grid_s": time.perf_counter() - t0, "starts": len(grid)}
 
 
-def run_classic(split: Split, point: dict, seed: int, args) -> dict:
+def run_classic(split: Split, point: dict | None, seed: int, args) -> dict | None:
+    if point is None:  # --bayescale-only
+        return None
     tr, test = split.train, split.test
     logN, logD, logL = np.log(tr.N), np.log(tr.D), np.log(tr.loss)
     f = _huber_objective()
@@ -297,10 +327,14 @@ def main(argv=None) -> dict:
                    help="smoke run: splits epoch, li, porian:3 (unless --splits), small grid, 20 resamples, 300+300 draws")
     p.add_argument("--splits", nargs="+", default=None, help="epoch, li, porian (all 15), porian:<i> (default: all)")
     p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
+    p.add_argument("--error-model", default="independent",
+                   help="bayescale's shared errors: independent (default), offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
+    p.add_argument("--bayescale-only", action="store_true", help="skip the classic fit (to compare bayescale variants)")
     p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
     p.add_argument("--warmup", type=int, default=None, help="bayescale num_warmup (default: bs.fit's)")
     p.add_argument("--draws", type=int, default=None, help="bayescale num_samples (default: bs.fit's)")
+    p.add_argument("--target-accept", type=float, default=None, help="bayescale target_accept (default: bs.fit's)")
     p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
@@ -318,34 +352,40 @@ def main(argv=None) -> dict:
     splits = make_splits(data_dir, args.splits)
     grid = classic_grid(small=args.grid == "small")
     records = []
+    methods = ("bayescale",) if args.bayescale_only else ("bayescale", "classic")
     for split in splits:
-        point = classic_point_fit(split, grid)
+        point = None if args.bayescale_only else classic_point_fit(split, grid)
         for seed in args.seeds:
             rec = {"split": split.name, "dataset": split.dataset, "seed": seed, "n_train": split.train.n,
                    "n_test": split.test.n, "extrapolation": float(split.test.C.max() / split.train.C.max()),
                    "frontier_C": split.frontier_C, "frontier_N_emp": split.frontier_N_emp,
                    "bayescale": run_bayescale(split, seed, args), "classic": run_classic(split, point, seed, args)}
-            for m in ("bayescale", "classic"):
+            for m in methods:
                 rec[m]["summary"] = summarize([rec[m]["points"]])
             records.append(rec)
-            b, c = rec["bayescale"], rec["classic"]
-            print(f"  {split.name} seed {seed}: bayescale {b['wall_s']:.1f} s (converged {b['diagnostics']['converged']}), "
-                  f"classic grid {c['grid_s']:.1f} s + bootstrap {c['boot_s']:.1f} s", file=sys.stderr, flush=True)
+            if args.bayescale_only:
+                del rec["classic"]
+            b, c = rec["bayescale"], rec.get("classic")
+            print(f"  {split.name} seed {seed}: bayescale {b['wall_s']:.1f} s (converged {b['diagnostics']['converged']}, "
+                  f"90% {b['summary']['coverage_90']:.2f}, 50% {b['summary']['coverage_50']:.2f}, "
+                  f"mare {100 * b['summary']['median_abs_rel_error']:.2f}%)"
+                  + (f", classic grid {c['grid_s']:.1f} s + bootstrap {c['boot_s']:.1f} s" if c else ""),
+                  file=sys.stderr, flush=True)
     wall = time.perf_counter() - t_start
 
     by_name = {s.name: s for s in splits}
     rows = []
     for rec in records:
         label = rec["split"] if len(args.seeds) == 1 else f"{rec['split']} (seed {rec['seed']})"
-        for m in ("bayescale", "classic"):
+        for m in methods:
             rows.append(_row(label, m, rec[m]["summary"], rec[m], by_name[rec["split"]]))
     pooled = {}
     groups = {f"{ds} (pooled)": [r for r in records if r["dataset"] == ds] for ds in dict.fromkeys(r["dataset"] for r in records)}
     groups = {k: v for k, v in groups.items() if len(v) > 1}
     groups["all (pooled)"] = records
     for label, recs in groups.items():
-        pooled[label] = {m: _pooled(recs, m) for m in ("bayescale", "classic")}
-        for m in ("bayescale", "classic"):
+        pooled[label] = {m: _pooled(recs, m) for m in methods}
+        for m in methods:
             s = pooled[label][m]
             row = _row(label, m, s, {"wall_s": sum(r[m]["wall_s"] for r in recs), "diagnostics": s.get("diagnostics")}
                        if m == "bayescale" else {"wall_s": sum(r[m]["wall_s"] for r in recs)}, None)
@@ -353,7 +393,8 @@ def main(argv=None) -> dict:
                 row["div"], row["conv"] = str(s["diagnostics"]["divergences"]), s["diagnostics"]["converged"]
             rows.append(row)
 
-    print(f"\nReal-data backtests: bayescale (bs.fit defaults, likelihood={args.likelihood}"
+    print(f"\nReal-data backtests: bayescale (bs.fit defaults, likelihood={args.likelihood}, "
+          f"error model {parse_error_model(args.error_model).label}"
           f"{'' if args.warmup is None else f', {args.warmup}+{args.draws} draws'}) vs classic (summed Huber, "
           f"L-BFGS-B, {GRIDS[args.grid]}, bootstrap {args.resamples} resamples); seeds {args.seeds}\n")
     print(table(rows, COLUMNS))
@@ -362,7 +403,9 @@ def main(argv=None) -> dict:
     for rec in records:
         if rec["frontier_C"] is None:
             continue
-        b, c = rec["bayescale"]["frontier"], rec["classic"]["frontier"]
+        b = rec["bayescale"]["frontier"]
+        c = rec["classic"]["frontier"] if "classic" in rec else {"median": np.nan, "lower": np.nan, "upper": np.nan,
+                                                                  "contains": False}
         frontier.append({"split": rec["split"] if len(args.seeds) == 1 else f"{rec['split']} (seed {rec['seed']})",
                          "seed": rec["seed"], "C": rec["frontier_C"], "N_emp": rec["frontier_N_emp"],
                          "bs": f"{b['median']:.3g} [{b['lower']:.3g}, {b['upper']:.3g}]", "bs_in": "yes" if b["contains"] else "no",
@@ -375,13 +418,14 @@ def main(argv=None) -> dict:
         print(table(frontier, [("split", "configuration", ""), ("C", "C", ".3g"), ("N_emp", "empirical N_opt", ".3g"),
                                ("bs", "bayescale N_opt median [90%]", ""), ("bs_in", "contains", ""),
                                ("cl", "classic N_opt point [90% bootstrap]", ""), ("cl_in", "contains", "")]))
-        counts = {m: sum(f[m]["contains"] for f in frontier) for m in ("bayescale", "classic")}
-        print(f"\ncontained: bayescale {counts['bayescale']}/{len(frontier)}, classic {counts['classic']}/{len(frontier)}")
+        counts = {m: sum(f[m]["contains"] for f in frontier) for m in methods}
+        print(f"\ncontained: bayescale {counts['bayescale']}/{len(frontier)}"
+              + ("" if args.bayescale_only else f", classic {counts['classic']}/{len(frontier)}"))
     print(f"\ntotal wall time {wall:.0f} s")
 
     def _jsonable(rec):
         out = dict(rec)
-        for m in ("bayescale", "classic"):
+        for m in methods:
             out[m] = {k: v for k, v in rec[m].items()}
             out[m]["points"] = {k: np.asarray(v).tolist() for k, v in rec[m]["points"].items()}
         split = by_name[rec["split"]]
@@ -390,8 +434,9 @@ def main(argv=None) -> dict:
 
     payload = {
         "settings": {"seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
+                     "error_model": parse_error_model(args.error_model).to_dict(), "bayescale_only": args.bayescale_only,
                      "grid": args.grid, "starts": len(grid), "resamples": args.resamples, "warmup": args.warmup,
-                     "draws": args.draws, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
+                     "draws": args.draws, "target_accept": args.target_accept, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
                      "li_cutoff_N": LI_CUTOFF_N, "porian_held_out_budgets": PORIAN_HELD_OUT, "boot_options": BOOT_OPTIONS},
         "wall_s": wall,
         "splits": [_jsonable(r) for r in records],
@@ -399,7 +444,9 @@ def main(argv=None) -> dict:
         "frontier_check": {"rows": [{k: v for k, v in f.items() if k not in ("bs", "bs_in", "cl", "cl_in")} for f in frontier],
                            "contained": counts, "configurations": len(frontier)},
     }
-    path = write_json("real_backtests" + ("_quick" if args.quick else ""), payload, args.out)
+    suffix = "" if args.error_model == "independent" else "_" + parse_error_model(args.error_model).label.translate(
+        str.maketrans({"(": "_", ")": "", ",": "", "+": "_"}))
+    path = write_json("real_backtests" + ("_quick" if args.quick else "") + suffix, payload, args.out)
     print(f"wrote {path}")
     return payload
 

@@ -76,6 +76,8 @@ def test_bad_methods_raise_before_compiling(example_data):
         bs.fit_many([example_data], method="chees", target_accept=1.5, **FAST)
     with pytest.raises(errors.ConfigError, match="until_converged"):
         bs.fit_many([example_data], method="chees", until_converged=-1, **FAST)
+    with pytest.raises(errors.ConfigError, match="independent error model only"):
+        bs.fit_many([example_data], method="chees", model=bs.ScalingModel(error_model="offsets"), **FAST)
     assert sum(TRACE_COUNTS.values()) == before
 
 

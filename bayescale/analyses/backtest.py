@@ -44,17 +44,17 @@ _BY = ("C", "N")
 def fit_all(datasets: Sequence[ScalingData], model: ScalingModel, **fit_kwargs) -> list:
     """Fit every dataset with the same model and settings; the one place backtests and calibration fit.
 
-    Same-length datasets of a complete-pooling model go through :func:`bayescale.fit_many`
-    (one compiled call per length); pooled models are fitted one by one with
+    Same-shaped datasets (length and shared-error levels, :meth:`ScalingModel.batch_key`) of a
+    complete-pooling model go through :func:`bayescale.fit_many` (one compiled call per shape); pooled models are fitted one by one with
     :func:`bayescale.fit`, where same-shaped datasets reuse one compiled program.
     """
     datasets = list(datasets)
     if model.pooling.grouped:
         return [fit_one(d, model=model, **fit_kwargs) for d in datasets]
     out: list = [None] * len(datasets)
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for i, d in enumerate(datasets):
-        groups.setdefault(d.n, []).append(i)
+        groups.setdefault(model.batch_key(d), []).append(i)
     for idx in groups.values():
         for i, f in zip(idx, fit_many([datasets[i] for i in idx], model=model, **fit_kwargs)):
             out[i] = f
@@ -193,7 +193,7 @@ def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict
     y = test.loss
     cov = {c: getattr(test, c) for c in ("N", "D", "U") if getattr(test, c) is not None}
     pred = fit.predict_draws(**cov, noise=True, seed=seed)
-    mu = np.log(fit.predict_draws(**cov))  # law-only log loss, (S, m)
+    mu = fit.predictive_location(fit._covariates(**cov, C=None), seed=seed)  # law + shared errors, (S, m)
     noise = {k: jnp.asarray(v)[:, None] for k, v in fit.noise_draws().items()}
     sigma = noise.pop("sigma")
     # Log density of each held-out log loss under every draw, averaged over draws in log space.

@@ -293,7 +293,8 @@ def prob_better(fit, N1, D1, N2, D2, *, noise: bool = False, seed: int = 0, grou
 
     With ``noise=False`` (default) it compares the law's expected losses; with
     ``noise=True`` it compares two single runs, each with its own draw of the
-    fitted observation noise. Arguments broadcast; returns a float for scalars.
+    fitted observation noise and the error model's shared errors (two runs at one
+    new budget share its draw). Arguments broadcast; returns a float for scalars.
 
     Examples
     --------
@@ -316,6 +317,12 @@ def prob_better(fit, N1, D1, N2, D2, *, noise: bool = False, seed: int = 0, grou
     log1 = _log_loss(fit.law, p, arrs[0].ravel(), arrs[1].ravel()).reshape((-1,) + shape)
     log2 = _log_loss(fit.law, p, arrs[2].ravel(), arrs[3].ravel()).reshape((-1,) + shape)
     if noise:
+        both = {"N": np.concatenate([arrs[0].ravel(), arrs[2].ravel()]),
+                "D": np.concatenate([arrs[1].ravel(), arrs[3].ravel()])}
+        both["C"] = FLOPS_PER_PARAM_TOKEN * both["N"] * both["D"]
+        shared = np.broadcast_to(fit.model.error_model.draws(fit, both, seed), (log1.shape[0], 2 * log1[0].size))
+        log1 = log1 + shared[:, : log1[0].size].reshape(log1.shape)
+        log2 = log2 + shared[:, log1[0].size:].reshape(log2.shape)
         noise_params = {k: np.asarray(v, dtype=np.float64).reshape((-1,) + (1,) * len(shape))
                         for k, v in fit.noise_draws().items()}
         sigma = noise_params.pop("sigma")

@@ -151,6 +151,9 @@ def fit_many(
     if target_accept is None:
         target_accept = 0.9 if method == "nuts" else CHEES_TARGET_ACCEPT
     model = resolve_model(law, model=model, likelihood=likelihood, priors=priors)
+    if method == "chees" and model.error_model.scale_sites:
+        raise ConfigError(f"method='chees' is validated for the independent error model only, got "
+                          f"{model.error_model.label}; use method='nuts' (the default)")
     if model.pooling.grouped:
         raise ConfigError(
             f"fit_many fits complete-pooling models; this model pools groups ({model.pooling.name!r}): fit it with "
@@ -174,6 +177,14 @@ def fit_many(
     for d in datasets:
         model.check_data(d)
     until_converged = check_until_converged(until_converged)
+    shapes = [model.batch_key(d) for d in datasets]
+    if len(set(shapes)) > 1:
+        odd = next(i for i, k in enumerate(shapes) if k != shapes[0])
+        raise BatchError(
+            f"fit_many needs datasets whose shared-error levels match (error model {model.error_model.label}): "
+            f"datasets[0] has levels {shapes[0][1:]} and datasets[{odd}] has {shapes[odd][1:]}; fit them with bs.fit "
+            "(or bayescale.analyses.backtest.fit_all, which groups them)"
+        )
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
@@ -190,7 +201,7 @@ def fit_many(
     *out, carry = runner(keys, args)  # the chains' final states (carry) stay on the device
     samples, stats, warm, loglik, pp = jax.device_get(tuple(out))
 
-    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.law.param_names})
+    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.diagnostic_names})
     fits = []
     for i, d in enumerate(datasets):
         draws = Draws(
@@ -249,7 +260,8 @@ def bootstrap(
     """Fit the law to ``n_resamples`` bootstrap resamples of the rows of ``data``, in one compiled call.
 
     Rows are drawn with replacement (:func:`bootstrap_indices` with ``seed``);
-    each resample is fitted by :func:`fit_many` with sampler seeds ``seed + i``.
+    each resample is fitted by :func:`fit_many` with sampler seeds ``seed + i`` (resamples
+    whose error-model levels differ, :meth:`ScalingModel.batch_key`, in separate calls).
     This is the Bayesian counterpart of the bootstrap intervals of the point-fit
     literature: the spread of the posteriors across resamples shows how much the
     answer depends on which runs happened to be in the sweep.
@@ -282,4 +294,15 @@ def bootstrap(
         # Resampling with replacement repeats rows on purpose.
         warnings.filterwarnings("ignore", message=r".*repeat an earlier \(N, D, loss\) row", category=DataWarning)
         resamples = [data.subset(i) for i in idx]
-    return fit_many(resamples, law, seed=seed, **fit_kwargs)
+    model = resolve_model(law, model=fit_kwargs.pop("model", None), likelihood=fit_kwargs.pop("likelihood", None),
+                          priors=fit_kwargs.pop("priors", None))
+    # A resample can miss a level of an error model's axis: one fit_many call per shape.
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(resamples):
+        groups.setdefault(model.batch_key(r), []).append(i)
+    out: list = [None] * len(resamples)
+    for members in groups.values():
+        fits = fit_many([resamples[i] for i in members], model=model, seed=[seed + i for i in members], **fit_kwargs)
+        for i, f in zip(members, fits):
+            out[i] = f
+    return out

@@ -50,7 +50,7 @@ def check_seed(seed) -> int:
 
 def sampler_config(model: ScalingModel, **settings) -> SamplerConfig:
     """The NUTS settings of a fit of ``model``: the user's, plus what the model's pooling needs."""
-    return SamplerConfig(**settings, whiten=model.pooling.whiten)
+    return SamplerConfig(**settings, whiten=model.whiten)
 
 
 def fit(
@@ -61,6 +61,7 @@ def fit(
     likelihood: str | Likelihood | None = None,
     priors: Mapping[str, Prior] | None = None,
     pooling: str | None = None,
+    error_model=None,
     seed: int = 0,
     num_chains: int = 4,
     num_warmup: int = 1000,
@@ -97,6 +98,10 @@ def fit(
         ``"partial"`` fits a hierarchical model with population distributions for every
         parameter (non-centred); ``"none"`` gives each group its own parameters. See
         :mod:`bayescale.model.pooling`.
+    error_model : str or ErrorModel
+        Errors runs share beyond the noise: ``"independent"`` (default), ``"offsets"`` (per
+        compute budget and model size), ``"random_walk"``, or e.g. ``bs.Offsets(by="C")``; see
+        :mod:`bayescale.model.error_models`.
     seed : int
         Same seed, same data, same machine: identical draws.
     num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar
@@ -125,7 +130,8 @@ def fit(
     >>> 0.3 < float(fit.idata.posterior["alpha"].median()) < 0.4
     True
     """
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling)
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling,
+                          error_model=error_model)
     seed = check_seed(seed)
     config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
                             target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
@@ -223,11 +229,11 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
         observed_data={OBS: np.log(data.loss)},
         constant_data=constant,
         meta={},
-        posterior_dims=model.pooling.posterior_dims(model.law),
+        posterior_dims=model.posterior_dims,
         coords=None if group_labels is None else {"group": list(group_labels)},
     )
     if ess is None and not model.pooling.grouped:
-        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.law.param_names})
+        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
     if ess is None:
         diagnostics = diagnostics_of(idata, model)
     else:

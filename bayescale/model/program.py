@@ -19,14 +19,16 @@ OBS = "log_loss"
 
 
 def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None):
-    """``log(loss) ~ likelihood(law.log_loss(covariates), sigma)`` with the spec's priors and pooling.
+    """``log(loss) ~ likelihood(law.log_loss(covariates) + shared errors, sigma)`` with the spec's priors,
+    pooling and error model (:mod:`bayescale.model.error_models`).
 
     Parameters
     ----------
     X : dict
         Log covariates of each run, keyed by covariate name (``{"N": log N, "D": log D}``
         for Chinchilla; ``"C"``, ``"U"`` for laws that use them) and, for a grouped
-        model, ``"group"`` (the group index of each run).
+        model, ``"group"`` (the group index of each run), and the error model's level
+        indices and positions (:meth:`ErrorModel.args <bayescale.model.error_models.ErrorModel.args>`).
     ref : dict
         Reference scales for the centred parametrisation (``Law.reference``).
     log_loss : array, optional
@@ -42,5 +44,6 @@ def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None)
     sigma = numpyro.sample(NOISE, priors[NOISE].to_numpyro())
     extra = likelihood.sample_extra(priors)
     mu = law.sampled_log_loss(spec.pooling.per_run(sampled, X), ref, *(X[c] for c in law.covariates))
+    mu = mu + spec.error_model.sample(priors, X)
     with numpyro.plate("runs", jnp.shape(X[law.covariates[0]])[0]):
         numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra), obs=log_loss)

@@ -1,8 +1,8 @@
 """:class:`ScalingModel`: what is fitted, in one object.
 
-A model is a law, a likelihood, a pooling and the priors, resolved once: the
-law's defaults, the likelihood's (``sigma``, a learned ``df``) and the pooling's
-(population spreads), overridden by the user's. It is the only place priors are
+A model is a law, a likelihood, a pooling, an error model and the priors, resolved
+once: the law's defaults, the likelihood's (``sigma``, a learned ``df``), the pooling's
+(population spreads) and the error model's (shared-error scales), overridden by the user's. It is the only place priors are
 resolved and the only source of the compiled program's cache key; ``fit``,
 ``fit_many``, ``bootstrap``, ``prior_predictive``, ``calibration``, ``backtest``
 and ``plan`` all take one, and their string/keyword shortcuts build one.
@@ -19,6 +19,7 @@ import numpy as np
 
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
+from bayescale.model.error_models import ErrorModel, get_error_model
 from bayescale.model.law import Law, covariate_values
 from bayescale.model.laws import get_law
 from bayescale.model.likelihoods import Likelihood, get_likelihood
@@ -41,6 +42,10 @@ class ScalingModel:
         ``"student_t"`` (default), ``"normal"``, ``"huber"``, or a :class:`~bayescale.Likelihood`.
     pooling : str or Pooling
         ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
+    error_model : str or ErrorModel
+        ``"independent"`` (default), ``"offsets"`` (shared offsets per compute budget and
+        model size) or ``"random_walk"`` (a discrepancy growing with distance in log compute);
+        see :mod:`bayescale.model.error_models`.
     priors : mapping, optional
         Per-parameter overrides of the defaults. After construction ``priors`` holds
         every prior of the model, resolved.
@@ -59,15 +64,18 @@ class ScalingModel:
     likelihood: Likelihood | str = "student_t"
     pooling: Pooling | str = "complete"
     priors: Mapping[str, Prior] | None = None
+    error_model: ErrorModel | str = "independent"
 
     def __post_init__(self) -> None:
         law, likelihood, pooling = get_law(self.law), get_likelihood(self.likelihood), get_pooling(self.pooling)
-        defaults = {**law.default_priors, **likelihood.default_priors(), **pooling.priors(law)}
+        error_model = get_error_model(self.error_model)
+        defaults = {**law.default_priors, **likelihood.default_priors(), **pooling.priors(law), **error_model.priors()}
         positive = law.positive | likelihood.positive_sites() | (set(defaults) - set(law.default_priors))
         priors = merge_priors(defaults, self.priors, positive=frozenset(positive))
         object.__setattr__(self, "law", law)
         object.__setattr__(self, "likelihood", likelihood)
         object.__setattr__(self, "pooling", pooling)
+        object.__setattr__(self, "error_model", error_model)
         object.__setattr__(self, "priors", priors)
 
     def __hash__(self) -> int:
@@ -80,9 +88,28 @@ class ScalingModel:
     def cache_key(self) -> tuple:
         """What identifies the compiled program of this model (with the data's shape and the sampler settings)."""
         return (
-            self.law.name, id(self.law), self.likelihood, self.pooling.name,
+            self.law.name, id(self.law), self.likelihood, self.pooling.name, self.error_model,
             tuple(sorted((k, hash(v)) for k, v in self.priors.items())),
         )
+
+    @property
+    def whiten(self) -> bool:
+        """Whether NUTS may run whitened at the mode: only where the pooling and the error model allow it."""
+        return self.pooling.whiten and self.error_model.whiten
+
+    @property
+    def diagnostic_names(self) -> list[str]:
+        """Variables whose ESS / R-hat decide convergence: the pooling's and the error model's scales."""
+        return [*self.pooling.diagnostic_names(self.law), *self.error_model.scale_sites]
+
+    @property
+    def posterior_dims(self) -> dict[str, list[str]]:
+        """Posterior variables with extra dimensions (groups, levels of shared errors)."""
+        return {**self.pooling.posterior_dims(self.law), **self.error_model.posterior_dims()}
+
+    def batch_key(self, data) -> tuple:
+        """Datasets of one batch key share a compiled program: their length and their error levels."""
+        return (data.n, *self.error_model.batch_key(data))
 
     # ----------------------------------------------------------------- data
     def check_data(self, data) -> None:
@@ -94,6 +121,7 @@ class ScalingModel:
             )
         data.require(n_params=self.law.n_params, covariates=self.law.covariates)
         self.pooling.check(self.law, data)
+        self.error_model.check(data)
 
     def reference(self, data) -> dict[str, float]:
         """Reference scales of the centred parametrisation: geometric means of the data's covariates."""
@@ -110,6 +138,8 @@ class ScalingModel:
         gidx, labels = self.pooling.group_index(data)
         if gidx is not None:
             X["group"] = jnp.asarray(gidx)
+        for k, v in self.error_model.args(data).items():
+            X[k] = jnp.asarray(v, dtype=jnp.int32 if np.issubdtype(np.asarray(v).dtype, np.integer) else jnp.float32)
         args = (X, {k: jnp.asarray(v, dtype=jnp.float32) for k, v in ref.items()})
         if observed:
             args = args + (jnp.asarray(np.log(np.asarray(data.loss, dtype=np.float64)), dtype=jnp.float32),)
@@ -138,21 +168,22 @@ class ScalingModel:
     @property
     def label(self) -> str:
         pooled = "" if self.pooling.name == "complete" else f"/{self.pooling.label}"
-        return f"{self.law.name}/{self.likelihood.label}{pooled}"
+        shared = "" if not self.error_model.scale_sites else f"/{self.error_model.label}"
+        return f"{self.law.name}/{self.likelihood.label}{pooled}{shared}"
 
     def __repr__(self) -> str:
         return (f"ScalingModel(law={self.law.name!r}, likelihood={self.likelihood!r}, "
-                f"pooling={self.pooling.name!r}, priors={{{len(self.priors)} resolved}})")
+                f"pooling={self.pooling.name!r}, error_model={self.error_model!r}, priors={{{len(self.priors)} resolved}})")
 
 
 def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=None, priors=None, pooling=None,
-                  data=None) -> ScalingModel:
+                  data=None, error_model=None) -> ScalingModel:
     """The :class:`ScalingModel` of a call: ``model=`` as given, or one built from the keyword shortcuts.
 
     Giving ``model=`` together with any of ``law``, ``likelihood``, ``priors`` or ``pooling`` is an error.
     With ``data``, the pooling is checked against it.
     """
-    shortcuts = {"law": law, "likelihood": likelihood, "priors": priors, "pooling": pooling}
+    shortcuts = {"law": law, "likelihood": likelihood, "priors": priors, "pooling": pooling, "error_model": error_model}
     if isinstance(law, ScalingModel):
         model, shortcuts["law"] = law, None
     if model is not None:
@@ -161,7 +192,8 @@ def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=Non
         given = sorted(k for k, v in shortcuts.items() if v is not None)
         if given:
             raise ConfigError(
-                f"give either model=ScalingModel(...) or the shortcuts law/likelihood/priors/pooling, not both "
+                f"give either model=ScalingModel(...) or the shortcuts law/likelihood/priors/pooling/error_model, not "
+                f"both "
                 f"(got model and {given}); put them in the ScalingModel"
             )
     else:
@@ -170,7 +202,9 @@ def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=Non
             likelihood="student_t" if likelihood is None else likelihood,
             pooling="complete" if pooling is None else pooling,
             priors=priors,
+            error_model="independent" if error_model is None else error_model,
         )
     if data is not None:
         model.pooling.check(model.law, data)
+        model.error_model.check(data)
     return model

@@ -10,6 +10,7 @@ from bayescale.data import ScalingData
 from bayescale.errors import ConfigError, FileFormatError
 from bayescale.inference.config import SamplerConfig
 from bayescale.model.law import Law
+from bayescale.model.error_models import ErrorModel
 from bayescale.model.laws import get_law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import priors_from_json
@@ -22,7 +23,7 @@ __all__ = ["load", "diagnostics_of"]
 
 def diagnostics_of(idata, model: ScalingModel) -> Diagnostics:
     """Diagnostics of a fit's InferenceData: ESS / R-hat of the variables its pooling names."""
-    ess, rhat = _idata.ess_rhat(idata, model.pooling.diagnostic_names(model.law))
+    ess, rhat = _idata.ess_rhat(idata, model.diagnostic_names)
     stats = idata.sample_stats
     return Diagnostics.from_numbers(
         n_divergent=int(np.asarray(stats["diverging"]).sum()),
@@ -77,7 +78,8 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
             names=meta.get("names", {}), U=np.asarray(const["U"]) if "U" in const else None,
         )
         model = ScalingModel(law=law, likelihood=Likelihood.from_dict(meta["likelihood"]),
-                             pooling=meta.get("pooling", "complete"), priors=priors_from_json(meta["priors"]))
+                             pooling=meta.get("pooling", "complete"), priors=priors_from_json(meta["priors"]),
+                             error_model=ErrorModel.from_dict(meta.get("error_model")))
         settings = dict(
             model=model,
             config=SamplerConfig(**meta["sampler"]),

@@ -110,7 +110,7 @@ class ScalingFit:
         prob = _check_prob(prob)
         order = [n for n in self.law.param_names if n.startswith(("alpha", "beta", "delta_alpha"))]
         order += [n for n in self.law.param_names if n not in order] + list(self.model.noise_sites)
-        order += [n for n in self.pooling.diagnostic_names(self.law) if n not in order]
+        order += [n for n in self.model.diagnostic_names if n not in order]
         return _idata.summary(self.idata, order, prob)
 
     # ------------------------------------------------------------- forecasts
@@ -162,18 +162,29 @@ class ScalingFit:
         return self.draws(self.model.noise_sites)
 
     def predict_draws(self, N=None, D=None, *, C=None, U=None, noise: bool = False, seed: int = 0, group=None) -> np.ndarray:
-        """Loss draws, shape ``(chains * draws, points)``: the law alone, or with observation noise."""
+        """Loss draws, shape ``(chains * draws, points)``: the law alone, or a new run's loss (with the
+        error model's shared errors and the observation noise)."""
         return self._draws_at(self._covariates(N, D, C, U), noise=noise, seed=seed, group=group)
 
-    def _draws_at(self, cov: dict, *, noise: bool, seed: int, group) -> np.ndarray:
+    def _law_log_loss(self, cov: dict, group) -> np.ndarray:
         p = self.natural_draws(group)
         nat = {k: jnp.asarray(p[k])[:, None] for k in self.law.param_names}
-        logL = np.asarray(self.law.log_loss(nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
-        if noise:
-            noise_params = self.noise_draws()
-            sigma = noise_params.pop("sigma")
-            logL = logL + self.likelihood.noise(seed, sigma, logL.shape[1:], **noise_params)
-        return np.exp(logL)
+        return np.asarray(self.law.log_loss(nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
+
+    def predictive_location(self, cov: dict, *, seed: int = 0, group=None) -> np.ndarray:
+        """Draws ``(S, m)`` of the observation distribution's location at new runs ``cov`` (covariates as
+        :meth:`_covariates` returns them): the law's log loss plus the error model's shared errors
+        (:meth:`ErrorModel.draws <bayescale.model.error_models.ErrorModel.draws>`), the one place they
+        enter every posterior predictive. Same ``seed``, same draws."""
+        return self._law_log_loss(cov, group) + self.model.error_model.draws(self, cov, seed)
+
+    def _draws_at(self, cov: dict, *, noise: bool, seed: int, group) -> np.ndarray:
+        if not noise:
+            return np.exp(self._law_log_loss(cov, group))
+        logL = self.predictive_location(cov, seed=seed, group=group)
+        noise_params = self.noise_draws()
+        sigma = noise_params.pop("sigma")
+        return np.exp(logL + self.likelihood.noise(seed, sigma, logL.shape[1:], **noise_params))
 
     def predict(self, N=None, D=None, *, C=None, U=None, prob: float = 0.9, seed: int = 0, group=None):
         """Forecast the loss at new runs: median and central interval.
@@ -182,7 +193,9 @@ class ScalingFit:
         one-variable law also takes its variable alone (``C=`` for ``"power_law"``),
         the data-constrained law also needs unique tokens ``U``. Columns ``loss_*``
         are the law alone (where the curve is); ``pred_*`` add the observation
-        noise (where a new run would land). Hierarchical fits take ``group=``: a
+        noise and the error model's shared errors (where a new run would land;
+        a run at a new compute budget or model size gets a new draw of its level's
+        error: :mod:`bayescale.model.error_models`). Hierarchical fits take ``group=``: a
         label from the data, or ``"population"`` for a new group.
 
         Examples
@@ -296,5 +309,6 @@ def metadata(fit: "ScalingFit") -> dict:
         "seed": fit.seed,
         "names": dict(fit.data.names),
         "pooling": fit.pooling.name,
+        "error_model": fit.model.error_model.to_dict(),
         "group_labels": None if fit.group_labels is None else list(fit.group_labels),
     }
