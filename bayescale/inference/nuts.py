@@ -46,6 +46,7 @@ from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
+from bayescale.inference.aot import AheadOfTime
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.progress import scan_with_progress
 from bayescale.inference.start import laplace_factor, lbfgs
@@ -280,7 +281,7 @@ def _build_runner(
             out, carry = _map_leading(lambda ka: run_one(*ka, False), (rng_keys, args), vectorize=False)
             return (*out, carry)
 
-        return jax.jit(run_many), None
+        return AheadOfTime(jax.jit(run_many)), None
 
     def run(rng_key, args):
         TRACE_COUNTS[key] += 1
@@ -292,7 +293,9 @@ def _build_runner(
         z, stats, carry = _map_leading(lambda c: extend_chain(c, args), carry, vectorize=vectorize)
         return (*finish(z, stats, {}, args), carry)
 
-    return jax.jit(run), jax.jit(extend)
+    # The runner is compiled ahead of time (callers may overlap work with XLA's compile); the extender
+    # is a plain jit, traced and compiled only when a fit first needs more draws.
+    return AheadOfTime(jax.jit(run)), jax.jit(extend)
 
 
 def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool = True):
