@@ -1,21 +1,22 @@
-"""Ahead-of-time compilation of the sampler, so other work can overlap XLA's compile.
+"""Ahead-of-time compilation of the sampler: two programs compiled side by side, other work meanwhile.
 
-A first fit spends most of its time in XLA compiling the sampler, a stretch of C++
-that releases Python's GIL. :class:`AheadOfTime` wraps a jitted function and compiles it
-explicitly (``trace`` -> ``lower`` -> ``compile``, JAX's AOT API) once per argument
-signature, calling ``meanwhile`` between lowering and compiling: ``bs.fit`` starts the
-import of ArviZ there (:func:`bayescale.posterior.idata.preload_arviz`), which then costs
-a first fit nothing. The program is the one ``jax.jit`` would compile (same HLO, same
-options, JAX's persistent compilation cache included), so the draws are the same.
+A first fit spends most of its time in XLA compiling the sampler, C++ that releases
+Python's GIL and (for the larger part) runs on one core. :class:`TwoStage` holds the
+sampler as two jitted programs, the chains' starts (L-BFGS, Laplace factor) and their
+NUTS runs, and compiles them with JAX's AOT API (``trace`` -> ``lower`` -> ``compile``)
+in two threads at once, once per argument signature; ``meanwhile`` runs as they compile
+(``bs.fit`` starts importing ArviZ there: :func:`bayescale.posterior.idata.preload_arviz`).
+JAX's persistent compilation cache serves both programs as it would ``jax.jit``.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 import jax
 
-__all__ = ["AheadOfTime"]
+__all__ = ["TwoStage"]
 
 
 def _signature(args: tuple) -> Any:
@@ -25,28 +26,53 @@ def _signature(args: tuple) -> Any:
     return tree, tuple(jax.typeof(x) for x in leaves)
 
 
-class AheadOfTime:
-    """A jitted function, compiled ahead of time per argument signature and kept.
+def _abstract(info) -> Any:
+    """Shape and dtype of a program's outputs (as host arrays: the second program gets them from the host)."""
+    return jax.tree_util.tree_map(lambda o: jax.ShapeDtypeStruct(o.shape, o.dtype), info)
 
-    Calling it compiles on first use of a signature (like ``jax.jit``) and runs the executable;
-    :meth:`compile` compiles without running and takes a ``meanwhile`` callable.
+
+class TwoStage:
+    """``second(first(a, *rest), *rest)`` for two jitted functions, compiled ahead of time side by side.
+
+    Calling it compiles on first use of an argument signature (as ``jax.jit`` would) and runs
+    both executables, the first's outputs passing through the host (a few small arrays). Results
+    are those of the two jitted functions called in turn. :meth:`compile` compiles without running.
     """
 
-    def __init__(self, jitted: Callable) -> None:
-        self.jitted = jitted
-        self._executables: dict[Any, Any] = {}
+    def __init__(self, first: Callable, second: Callable) -> None:
+        self.first, self.second = first, second
+        self._executables: dict[Any, tuple] = {}
 
-    def compile(self, *args, meanwhile: Callable[[], None] | None = None):
-        """The executable for arguments shaped like ``args`` (traced, lowered and compiled on first use).
-        ``meanwhile`` runs after lowering, just before XLA compiles (not when already compiled)."""
+    def compile(self, *args, meanwhile: Callable[[], None] | None = None) -> tuple:
+        """The two executables for arguments shaped like ``args`` (traced, lowered and compiled on first use:
+        the first in a helper thread while this one compiles the second). ``meanwhile`` runs just before
+        XLA starts (not when already compiled)."""
         sig = _signature(args)
-        executable = self._executables.get(sig)
-        if executable is None:
-            lowered = self.jitted.trace(*args).lower()
-            if meanwhile is not None:
-                meanwhile()
-            executable = self._executables[sig] = lowered.compile()
-        return executable
+        if sig in self._executables:
+            return self._executables[sig]
+        first = self.first.trace(*args).lower()
+        second = self.second.trace(_abstract(first.out_info), *args[1:]).lower()
+        if meanwhile is not None:
+            meanwhile()
+        box: dict[str, Any] = {}
+
+        def compile_first():
+            try:
+                box["first"] = first.compile()
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = err
+
+        helper = threading.Thread(target=compile_first, name="bayescale-compile", daemon=True)
+        helper.start()
+        try:
+            compiled_second = second.compile()
+        finally:
+            helper.join()
+        if "error" in box:
+            raise box["error"]
+        self._executables[sig] = (box["first"], compiled_second)
+        return self._executables[sig]
 
     def __call__(self, *args):
-        return self.compile(*args)(*args)
+        first, second = self.compile(*args)
+        return second(jax.device_get(first(*args)), *args[1:])
