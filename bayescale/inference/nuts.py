@@ -1,8 +1,9 @@
-"""Compiled NUTS: one XLA program per (model, settings, data shape), reused. Knows no scaling law.
+"""Compiled NUTS: two XLA programs per (model, settings, data shape), reused. Knows no scaling law.
 
 The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) with its
 windowed step-size and mass-matrix adaptation. What this module adds is the
-driver around it, written so the whole fit is one jitted function of the data:
+driver around it, written so the whole fit is a jitted function of the data, in two
+programs compiled side by side (:mod:`bayescale.inference.aot`): steps 1-2's starts, then NUTS:
 
 1. each chain starts from a prior draw and runs L-BFGS (optax) to the posterior
    mode in the unconstrained space; a chain whose mode is far worse than the best
