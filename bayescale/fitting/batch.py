@@ -198,6 +198,7 @@ def fit_many(
         return fits
     runner, _ = compiled_runner(model, config, args, batched=True, pointwise=pointwise)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
+    runner.compile(keys, args, meanwhile=_idata.preload_arviz)  # ArviZ imports while XLA compiles
     *out, carry = runner(keys, args)  # the chains' final states (carry) stay on the device
     samples, stats, warm, loglik, pp = jax.device_get(tuple(out))
 

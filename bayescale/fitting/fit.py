@@ -141,9 +141,12 @@ def fit(
     ref = model.reference(data)
     args, group_labels = model.args(data, ref)
     runner, key = compiled_runner(model, config, args, group_labels)
+    rng_key = jax.random.PRNGKey(seed)
+    # ArviZ (for the result) is imported in a background thread while XLA compiles the sampler.
+    runner.compile(rng_key, args, meanwhile=_idata.preload_arviz)
     total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
     with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
-        *out, carry = jax.device_get(runner(jax.random.PRNGKey(seed), args))
+        *out, carry = jax.device_get(runner(rng_key, args))
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels)
     result = extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)

@@ -1,8 +1,9 @@
-"""Compiled NUTS: one XLA program per (model, settings, data shape), reused. Knows no scaling law.
+"""Compiled NUTS: two XLA programs per (model, settings, data shape), reused. Knows no scaling law.
 
 The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) with its
 windowed step-size and mass-matrix adaptation. What this module adds is the
-driver around it, written so the whole fit is one jitted function of the data:
+driver around it, written so the whole fit is a jitted function of the data, in two
+programs compiled side by side (:mod:`bayescale.inference.aot`): steps 1-2's starts, then NUTS:
 
 1. each chain starts from a prior draw and runs L-BFGS (optax) to the posterior
    mode in the unconstrained space; a chain whose mode is far worse than the best
@@ -46,6 +47,7 @@ from numpyro.handlers import seed, substitute, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
+from bayescale.inference.aot import TwoStage
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.progress import scan_with_progress
 from bayescale.inference.start import laplace_factor, lbfgs
@@ -57,7 +59,7 @@ __all__ = ["TRACE_COUNTS", "MODE_SLACK", "get_runner", "get_extender", "clear_ca
 TRACE_COUNTS: Counter = Counter()
 
 #: A chain whose L-BFGS mode has a potential more than this (nats) above the best chain's
-#: whitens at the best chain's mode instead of its own (see ``run_one``).
+#: whitens at the best chain's mode instead of its own (see ``start_all``).
 MODE_SLACK = 10.0
 
 _RUNNERS: dict[Any, tuple[Callable, Callable | None]] = {}  # key -> (runner, extender)
@@ -173,9 +175,10 @@ def _build_runner(
 
         return init, step
 
-    def one_chain(rng_key, args, own, best):
-        """One chain. ``own``, ``best``: ``(mode, potential)`` this chain's L-BFGS reached and the best
-        of all chains'; the chain whitens at its own mode unless that is far worse than the best."""
+    def start_chain(rng_key, args, own, best):
+        """Where one chain starts, ``(k_nuts, u_start, shift, scale, inv_mass)``. ``own``, ``best``: ``(mode,
+        potential)`` this chain's L-BFGS reached and the best of all chains'; the chain whitens at its own
+        mode unless that is far worse than the best."""
         k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
         pe = potential_flat_gen(*args)
         if config.map_steps > 0:
@@ -197,6 +200,11 @@ def _build_runner(
             z0 = prior_start(k_prior, args)
             dim = z0.shape[0]
             u_start, shift, scale, inv_mass = jnp.zeros_like(z0), z0, jnp.eye(dim, dtype=z0.dtype), None
+        return k_nuts, u_start, shift, scale, inv_mass
+
+    def sample_chain(start, args):
+        """One chain's warmup and draws from its start (:func:`start_chain`)."""
+        k_nuts, u_start, shift, scale, inv_mass = start
         init, step = nuts(args, shift, scale)
         state = init(u_start, inv_mass, k_nuts)
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
@@ -242,7 +250,7 @@ def _build_runner(
         loglik, params = jax.vmap(jax.vmap(observation))(samples)
         return samples, stats, warm, loglik, params
 
-    def run_one(rng_key, args, shard_chains):
+    def start_all(rng_key, args, shard_chains):
         keys = jax.random.split(rng_key, config.num_chains)
         # On CPU chains run one after another on each device (``lax.map``), split across host
         # devices (bayescale asks for one per core: ``bayescale.inference.devices``). Not ``vmap``: batching
@@ -261,38 +269,46 @@ def _build_runner(
         else:
             modes = values = jnp.zeros((config.num_chains,))
             best = (jnp.zeros(()), jnp.zeros(()))
-        z, stats, warm, carry = _map_leading(
-            lambda kmv: one_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
-            vectorize=vectorize, shard=shard_chains,
-        )
-        return finish(z, stats, warm, args), carry
+        return _map_leading(lambda kmv: start_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
+                            vectorize=vectorize, shard=shard_chains)
 
+    def sample_all(starts, args, shard_chains):
+        z, stats, warm, carry = _map_leading(lambda st: sample_chain(st, args), starts, vectorize=vectorize,
+                                             shard=shard_chains)
+        return (*finish(z, stats, warm, args), carry)
+
+    # Two programs, compiled side by side (:class:`~bayescale.inference.aot.TwoStage`): the chains' starts
+    # (L-BFGS, Laplace factor: about 40% of the compile) and their NUTS runs.
     if batched:
-        # Many datasets at once: one compiled program that runs the single-fit program for each
-        # dataset in turn (``lax.map``), blocks of datasets in parallel across host devices. Not a
-        # vmap over datasets: vmapped NUTS advances all lanes in lockstep, so each iteration costs
-        # the longest tree of any chain of any dataset (measured ~10x slower than a loop at K=16).
-        def run_many(rng_keys, args):
+        # Many datasets at once: each program runs the single-fit one for each dataset in turn
+        # (``lax.map``), blocks of datasets in parallel across host devices. Not a vmap over
+        # datasets: vmapped NUTS advances all lanes in lockstep, so each iteration costs the longest
+        # tree of any chain of any dataset (measured ~10x slower than a loop at K=16). The chains'
+        # final states are returned as by the single-dataset runner (unused by fit_many): dropping
+        # them let XLA fuse the chains differently, and fit_many's draws then differed from fit's.
+        def start_many(rng_keys, args):
             TRACE_COUNTS[key] += 1
-            # The chains' final states are returned as by the single-dataset runner (unused by
-            # fit_many): dropping them let XLA fuse the chains differently, and fit_many's draws
-            # then differed from fit's in the last float32 digit.
-            out, carry = _map_leading(lambda ka: run_one(*ka, False), (rng_keys, args), vectorize=False)
-            return (*out, carry)
+            return _map_leading(lambda ka: start_all(*ka, False), (rng_keys, args), vectorize=False)
 
-        return jax.jit(run_many), None
+        def sample_many(starts, args):
+            return _map_leading(lambda sa: sample_all(*sa, False), (starts, args), vectorize=False)
 
-    def run(rng_key, args):
+        return TwoStage(jax.jit(start_many), jax.jit(sample_many)), None
+
+    def start(rng_key, args):
         TRACE_COUNTS[key] += 1
-        out, carry = run_one(rng_key, args, True)
-        return (*out, carry)
+        return start_all(rng_key, args, True)
+
+    def sample(starts, args):
+        return sample_all(starts, args, True)
 
     def extend(carry, args):
         TRACE_COUNTS[(key, "extend")] += 1
         z, stats, carry = _map_leading(lambda c: extend_chain(c, args), carry, vectorize=vectorize)
         return (*finish(z, stats, {}, args), carry)
 
-    return jax.jit(run), jax.jit(extend)
+    # The extender is a plain jit, traced and compiled only when a fit first needs more draws.
+    return TwoStage(jax.jit(start), jax.jit(sample)), jax.jit(extend)
 
 
 def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool = True):

@@ -2,23 +2,66 @@
 
 Everything that depends on the ArviZ API (``InferenceData`` construction, netCDF
 I/O, summaries) goes through here, so a move to ArviZ 1.x (DataTree) is one change.
+
+ArviZ is imported on first use, not with bayescale: with matplotlib, xarray, pandas
+and scipy.stats behind it, it was half of ``import bayescale`` (about 1.3 s of 2.7 s).
+:func:`preload_arviz` starts that import in a background thread; ``bs.fit`` calls it
+while XLA compiles the sampler (compilation releases the GIL), so a first fit does not
+wait for ArviZ. ``az`` is still an attribute of this module (imported when read).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
 import warnings
 from typing import Any, Mapping
 
 import numpy as np
 
-with warnings.catch_warnings():
-    # ArviZ 0.2x announces its 1.0 refactor with a FutureWarning on import.
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
+# ArviZ 0.2x announces its 1.0 refactor with a FutureWarning on import (possibly in the
+# preload thread, where a catch_warnings block would race with the caller's warnings state).
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
 
-__all__ = ["az", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair", "loo", "compare"]
+_PRELOAD: threading.Thread | None = None
+
+
+def _arviz():
+    """The ``arviz`` module (imported on first call; waits for a preload in progress)."""
+    import arviz
+
+    return arviz
+
+
+def __getattr__(name: str):
+    if name == "az":
+        return _arviz()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _import_quietly() -> None:
+    try:
+        _arviz()
+    except Exception:  # noqa: BLE001 - the caller's own import reports it
+        pass
+
+
+def preload_arviz() -> None:
+    """Start importing ArviZ in a daemon thread, unless it is imported or being imported already.
+
+    Call it just before a long GIL-free stretch (XLA compilation); the next use of ArviZ
+    waits for the import to finish (Python's import lock), so nothing depends on timing.
+    """
+    global _PRELOAD
+    if "arviz" in sys.modules or _PRELOAD is not None:
+        return
+    _PRELOAD = threading.Thread(target=_import_quietly, name="bayescale-import-arviz", daemon=True)
+    _PRELOAD.start()
+
+
+__all__ = ["az", "preload_arviz", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair", "loo", "compare"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -43,7 +86,7 @@ def build_idata(
     """
     dims = {k: ["run"] for k in (*log_likelihood, *posterior_predictive, *observed_data, *constant_data)}
     dims.update(dict(posterior_dims or {}))
-    idata = az.from_dict(
+    idata = _arviz().from_dict(
         posterior={k: np.asarray(v) for k, v in posterior.items()},
         sample_stats={k: np.asarray(v) for k, v in sample_stats.items()},
         log_likelihood={k: np.asarray(v) for k, v in log_likelihood.items()},
@@ -64,7 +107,7 @@ def write(idata: "az.InferenceData", path: str | os.PathLike) -> None:
 
 def read(path: str | os.PathLike) -> "az.InferenceData":
     """Read a netCDF file fully into memory (the file is closed afterwards)."""
-    idata = az.from_netcdf(os.fspath(path))
+    idata = _arviz().from_netcdf(os.fspath(path))
     for group in idata.groups():
         getattr(idata, group).load()
     return idata
@@ -78,16 +121,16 @@ def meta_of(idata: "az.InferenceData") -> dict | None:
 
 
 def summary(idata: "az.InferenceData", var_names: list[str], prob: float):
-    return az.summary(idata, var_names=var_names, hdi_prob=prob, round_to="none")
+    return _arviz().summary(idata, var_names=var_names, hdi_prob=prob, round_to="none")
 
 
 def ess_rhat(idata: "az.InferenceData", var_names: list[str]) -> tuple[dict, dict]:
     """Bulk ESS and rank-normalised split R-hat per variable (ArviZ)."""
     sub = idata.posterior[var_names]
     with _degenerate_draws_ok():
-        ess = az.ess(sub, method="bulk")
+        ess = _arviz().ess(sub, method="bulk")
         nchain = sub.sizes["chain"]
-        rhat = az.rhat(sub) if nchain > 1 else None
+        rhat = _arviz().rhat(sub) if nchain > 1 else None
     # Vector-valued variables (per-group parameters) report their worst element.
     ess_d = {k: float(np.nan_to_num(ess[k].values, nan=0.0).min()) for k in var_names}
     rhat_d = {k: (float(np.max(_rhat_or_inf(rhat[k].values))) if rhat is not None else float("nan")) for k in var_names}
@@ -114,7 +157,7 @@ def plot_pair(idata: "az.InferenceData", var_names: list[str], *, ax=None, **kwa
     with warnings.catch_warnings():
         # ArviZ 0.2x's kwarg dealiaser calls a matplotlib API deprecated in 3.11; not our code.
         warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping", category=DeprecationWarning)
-        return az.plot_pair(idata, var_names=var_names, ax=ax, **opts)
+        return _arviz().plot_pair(idata, var_names=var_names, ax=ax, **opts)
 
 
 def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
@@ -130,9 +173,9 @@ def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     lead = [f"fit_dim_{i}" for i in range(np.ndim(first) - 2)]
     ds = xr.Dataset({k: ([*lead, "chain", "draw"], np.asarray(v)) for k, v in draws.items()})
     with _degenerate_draws_ok():
-        ess = az.ess(ds, method="bulk")
+        ess = _arviz().ess(ds, method="bulk")
         nchain = ds.sizes["chain"]
-        rhat = az.rhat(ds) if nchain > 1 else None
+        rhat = _arviz().rhat(ds) if nchain > 1 else None
     ess_d = {k: np.asarray(ess[k].values, dtype=float) for k in draws}
     rhat_d = {k: (_rhat_or_inf(rhat[k].values) if rhat is not None else np.full(np.shape(ess_d[k]), np.nan))
               for k in draws}
@@ -149,7 +192,7 @@ def loo(idata: "az.InferenceData", var_name: str = "log_loss"):
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
-        res = az.loo(idata, pointwise=True, var_name=var_name)
+        res = _arviz().loo(idata, pointwise=True, var_name=var_name)
     k = np.asarray(res["pareto_k"])
     good_k = float(res["good_k"]) if "good_k" in res else 0.7
     return res, k, good_k
@@ -161,4 +204,4 @@ def compare(elpds: Mapping[str, Any]):
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
         # ArviZ 0.2x calls DataFrame.sort_values(inplace=True), deprecated in pandas 3.1: not our code.
         warnings.filterwarnings("ignore", message="The inplace keyword", category=Warning)
-        return az.compare(dict(elpds), ic="loo", method="stacking", scale="log")
+        return _arviz().compare(dict(elpds), ic="loo", method="stacking", scale="log")

@@ -1,0 +1,88 @@
+"""Cold start: what a first fit imports and compiles (issue 13). No wall-clock limits here: the
+benchmark (benchmarks/bench_single_fit.py) measures time; these tests pin down the work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from jax import monitoring
+
+import bayescale as bs
+from bayescale.fitting.fit import compiled_runner, sampler_config
+from bayescale.inference.aot import TwoStage
+from bayescale.inference.nuts import TRACE_COUNTS
+from bayescale.posterior import idata as _idata
+
+from conftest import FAST, SEED
+
+HEAVY = ("arviz", "matplotlib", "xarray", "pandas", "scipy.stats")
+
+
+def test_import_leaves_arviz_and_plotting_unimported():
+    code = "import sys, bayescale; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    env = {**os.environ, "BAYESCALE_NO_COMPILE_CACHE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_idata_module_still_offers_az():
+    import arviz
+
+    assert _idata.az is arviz
+    _idata.preload_arviz()  # already imported: a no-op
+    with pytest.raises(AttributeError):
+        _idata.no_such_name  # noqa: B018
+
+
+def _compiles_during(fn):
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(duration)
+
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        result = fn()
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    return result, len(events)
+
+
+def test_first_fit_compiles_two_programs_and_no_extender(example_data):
+    # A shape no other test fits: everything this fit needs is compiled here.
+    rows = np.arange(example_data.n - 7)
+    data = bs.ScalingData.from_arrays(N=example_data.N[rows], D=example_data.D[rows], loss=example_data.loss[rows])
+    before = sum(TRACE_COUNTS.values())
+    fit, compiles = _compiles_during(lambda: bs.fit(data, seed=SEED, until_converged=0, **FAST))
+    # The sampler is two XLA programs (chains' starts; NUTS), plus a few one-op programs JAX compiles
+    # on first use (PRNGKey's seeding, a dtype conversion); the extender is neither traced nor compiled.
+    assert sum(TRACE_COUNTS.values()) == before + 1
+    assert compiles <= 6  # (fewer when JAX's persistent cache already holds the two)
+    runner, key = compiled_runner(fit.model, sampler_config(fit.model, **FAST), fit.model.args(data, fit.ref)[0])
+    assert [len(exe) for exe in runner._executables.values()] == [2]
+    assert TRACE_COUNTS[key] == 1 and TRACE_COUNTS[(key, "extend")] == 0
+    # A refit of the same shape compiles nothing.
+    _, again = _compiles_during(lambda: bs.fit(data, seed=SEED + 1, until_converged=0, **FAST))
+    assert again == 0
+
+
+def test_two_stage_runs_the_two_jitted_programs_in_turn():
+    """The ahead-of-time runner's results are those of its two jitted functions called one after the other."""
+    first = jax.jit(lambda k, x: {"k": k, "y": jax.numpy.cumsum(x) * 2.0})
+    second = jax.jit(lambda s, x: (s["y"] + x, s["k"]))
+    runner = TwoStage(first, second)
+    key, x = jax.random.PRNGKey(3), np.linspace(0.0, 1.0, 5, dtype=np.float32)
+    ran = []
+    exe = runner.compile(key, x, meanwhile=lambda: ran.append(1))
+    assert ran == [1] and runner.compile(key, x, meanwhile=lambda: ran.append(2)) is exe  # compiled once
+    got = runner(key, x)
+    want = second(first(key, x), x)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
