@@ -7,12 +7,16 @@ time-to-posterior, compile (cold minus warm sampling), warm sampling time, min b
 over E, A, B, alpha, beta (ArviZ), ESS/s (warm), ESS per gradient evaluation, leapfrog
 steps per draw, max R-hat, divergences; and ratios of bayescale against each baseline.
 
-Samplers: ``bayescale`` (bs.fit; also cold with JAX's persistent compilation cache),
-``numpyro_textbook`` (baseline B: a, b, e, alpha, beta sampled directly, diagonal mass),
+Samplers: ``bayescale`` (bs.fit), ``numpyro_textbook`` (baseline B: a, b, e, alpha, beta sampled directly, diagonal mass),
 ``nutpie`` (baseline C: PyMC model, numba backend, low-rank mass matrix), ``blackjax``
 (NUTS with window adaptation, dense mass, on bayescale's centred model) and
 ``scipy_grid`` (baseline A: L-BFGS-B on summed Huber loss over 4,500 starts, analytic
 gradient, plus its bootstrap). A peer that is not installed is reported as skipped.
+
+The two samplers that keep compiled code on disk, bayescale (JAX's persistent compilation cache) and
+nutpie (PyTensor's compile directory and numba's cache), each run three times in fresh processes:
+cold (every cache empty), ``_cached`` (the same data again, caches kept) and ``_new_data`` (caches
+kept, another dataset: the same runs less the last, a model neither has compiled).
 
 Run: ``python benchmarks/bench_single_fit.py [--quick]`` (``--quick``: tiny settings, a smoke test).
 """
@@ -49,6 +53,13 @@ def _posterior_ready() -> float:
 
 HERE = Path(__file__).resolve()
 PEERS = ("numpyro_textbook", "nutpie", "blackjax")
+#: Samplers with an on-disk compile cache, and the environment that points it at an empty folder: bayescale's
+#: JAX cache; nutpie's PyTensor compile directory and numba's cache (both are reused by a later process, so a
+#: second run of the same model is not cold).
+COMPILE_CACHES = {
+    "bayescale": lambda d: {"BAYESCALE_CACHE_DIR": d},
+    "nutpie": lambda d: {"PYTENSOR_FLAGS": f"base_compiledir={d}/pytensor", "NUMBA_CACHE_DIR": f"{d}/numba"},
+}
 
 
 # ---------------------------------------------------------------- children (one sampler per process)
@@ -341,19 +352,24 @@ def main(argv=None) -> dict:
     tmp = tempfile.TemporaryDirectory()
     npz = Path(tmp.name) / "data.npz"
     np.savez(npz, N=data.N, D=data.D, loss=data.loss)
+    # Another dataset (the last run left out): a new model for every compiler, with library caches warm.
+    npz_new = Path(tmp.name) / "data_new.npz"
+    np.savez(npz_new, N=data.N[:-1], D=data.D[:-1], loss=data.loss[:-1])
     passthrough = ["--data", str(npz), "--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws),
                    "--boot-resamples", str(cfg.boot_resamples), "--boot-grid-resamples", str(cfg.boot_grid_resamples)] + (["--quick"] if cfg.quick else [])
     results = {}
     for name in [s.strip() for s in cfg.samplers.split(",") if s.strip()]:
         if name not in CHILDREN:
             raise SystemExit(f"unknown sampler {name!r}; choose from {sorted(CHILDREN)}")
-        if name == "bayescale":
+        if name in COMPILE_CACHES:
+            # Cold: a fresh process with empty compile caches; cached: a second process reusing them (same
+            # data); new_data: a third process, caches kept, fitting another dataset (one run fewer).
             with tempfile.TemporaryDirectory() as cache:
-                env = {"BAYESCALE_CACHE_DIR": cache}
-                cold = run_child(HERE, ["--child", name, *passthrough], env=env)
-                cached = run_child(HERE, ["--child", name, *passthrough], env=env)
-            results["bayescale"] = cold
-            results["bayescale_cached"] = cached
+                env = COMPILE_CACHES[name](cache)
+                results[name] = run_child(HERE, ["--child", name, *passthrough], env=env)
+                results[f"{name}_cached"] = run_child(HERE, ["--child", name, *passthrough], env=env)
+                new = [str(npz_new) if a == str(npz) else a for a in passthrough]
+                results[f"{name}_new_data"] = run_child(HERE, ["--child", name, *new], env=env)
         else:
             results[name] = run_child(HERE, ["--child", name, *passthrough])
         print(f"  {name}: {results[name].get('status')}", file=sys.stderr)
@@ -381,14 +397,21 @@ def main(argv=None) -> dict:
     bsr = results.get("bayescale", {})
     if bsr.get("status") == "ok":
         for name, r in results.items():
-            if name.startswith("bayescale") or r.get("status") != "ok" or name == "scipy_grid":
+            if name.startswith("bayescale") or name.endswith(("_cached", "_new_data")) or r.get("status") != "ok" \
+                    or name == "scipy_grid":
                 continue
+            cached, new = results.get(f"{name}_cached", {}), results.get(f"{name}_new_data", {})
+            ok = lambda r: r.get("status") == "ok"  # noqa: E731
             ratios[name] = {
                 "warm_ess_per_s": bsr["ess_per_s"] / r["ess_per_s"],
                 "ess_per_gradient": bsr["ess_per_gradient"] / r["ess_per_gradient"],
                 "cold_time": r["cold_s"] / bsr["cold_s"],
                 "cold_time_vs_bayescale_cached": r["cold_s"] / results["bayescale_cached"]["cold_s"]
                 if results.get("bayescale_cached", {}).get("status") == "ok" else None,
+                "cached_time_both_cached": cached["cold_s"] / results["bayescale_cached"]["cold_s"]
+                if ok(cached) and ok(results.get("bayescale_cached", {})) else None,
+                "new_data_time_both": new["cold_s"] / results["bayescale_new_data"]["cold_s"]
+                if ok(new) and ok(results.get("bayescale_new_data", {})) else None,
             }
         sg = results.get("scipy_grid", {})
         if sg.get("status") == "ok":

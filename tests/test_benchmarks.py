@@ -38,8 +38,8 @@ def test_single_fit_quick_writes_schema(single_fit_module, tmp_path):
     assert m["cpu_count"] >= 1 and m["jax_backend"] in ("cpu", "gpu", "cuda", "rocm", "tpu")
     assert {"jax", "numpyro", "arviz", "bayescale"} <= set(m["versions"])
     res = saved["results"]
-    assert set(res) == {"bayescale", "bayescale_cached", "scipy_grid"}
-    for name in ("bayescale", "bayescale_cached"):
+    assert set(res) == {"bayescale", "bayescale_cached", "bayescale_new_data", "scipy_grid"}
+    for name in ("bayescale", "bayescale_cached", "bayescale_new_data"):
         r = res[name]
         assert r["status"] == "ok", r.get("error")
         for key in ("import_s", "cold_s", "first_s", "warm_s", "compile_s", "min_ess_bulk", "ess_per_s",
@@ -47,7 +47,8 @@ def test_single_fit_quick_writes_schema(single_fit_module, tmp_path):
             assert isinstance(r[key], (int, float)) and not math.isnan(r[key]), (name, key)
         assert r["cold_s"] >= r["first_s"] > 0 and r["gradients"] >= r["steps_per_draw"] * 2 * 10
         assert r["retraced"] is False  # the warm refit in the child reused the compiled program
-    assert res["bayescale"]["compile_cache"] == res["bayescale_cached"]["compile_cache"]
+    assert res["bayescale"]["compile_cache"] == res["bayescale_cached"]["compile_cache"] \
+        == res["bayescale_new_data"]["compile_cache"]
     sg = res["scipy_grid"]
     assert sg["status"] == "ok" and sg["starts"] == 4 and sg["boot_resamples"] == 2
     assert set(sg["point"]) == {"E", "A", "B", "alpha", "beta"} and 0.2 < sg["point"]["alpha"] < 0.5

@@ -3,7 +3,7 @@
 The sampler is NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``) with its
 windowed step-size and mass-matrix adaptation. What this module adds is the
 driver around it, written so the whole fit is a jitted function of the data, in two
-programs compiled side by side (:mod:`bayescale.inference.aot`): steps 1-2's starts, then NUTS:
+programs compiled ahead of time (:mod:`bayescale.inference.aot`): steps 1-2's starts, then NUTS:
 
 1. each chain starts from a prior draw and runs L-BFGS (optax) to the posterior
    mode in the unconstrained space; a chain whose mode is far worse than the best
@@ -277,7 +277,7 @@ def _build_runner(
                                              shard=shard_chains)
         return (*finish(z, stats, warm, args), carry)
 
-    # Two programs, compiled side by side (:class:`~bayescale.inference.aot.TwoStage`): the chains' starts
+    # Two programs, compiled ahead of time (:class:`~bayescale.inference.aot.TwoStage`): the chains' starts
     # (L-BFGS, Laplace factor: about 40% of the compile) and their NUTS runs.
     if batched:
         # Many datasets at once: each program runs the single-fit one for each dataset in turn
