@@ -18,6 +18,16 @@ def _float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1e21,5.88e23; got {text!r}") from None
 
 
+def _accept_list(text: str) -> tuple[float, ...]:
+    """``--refit-divergent``: comma-separated target acceptances, or ``none``."""
+    if text.strip().lower() in ("none", ""):
+        return ()
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected target acceptances like 0.95,0.99 or 'none'; got {text!r}") from None
+
+
 def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     """The model and NUTS settings every fitting command shares (fit, demo, backtest)."""
     from bayescale.model.likelihoods import LIKELIHOODS
@@ -32,6 +42,9 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     g.add_argument("--until-converged", type=int, default=3, metavar="K",
                    help="continue chains failing only R-hat/ESS by --draws draws, up to K times (default 3; 0: never)")
+    g.add_argument("--refit-divergent", type=_accept_list, default=(0.95, 0.99), metavar="T1,T2,...",
+                   help="refit a fit with divergences at each of these target acceptances in turn "
+                        "(default 0.95,0.99; 'none': never)")
     g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
 
 
@@ -145,7 +158,7 @@ def _fit_kwargs(args) -> dict:
     return dict(
         law=args.law, likelihood=args.likelihood, seed=args.seed, num_chains=args.chains,
         num_warmup=args.warmup, num_samples=args.draws, target_accept=args.target_accept,
-        until_converged=args.until_converged,
+        until_converged=args.until_converged, refit_divergent=args.refit_divergent,
     )
 
 

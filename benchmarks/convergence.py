@@ -13,8 +13,8 @@ Three sets of fits, each at seeds 0-4 (``--seeds``), every fit judged by the lib
   ``fit_many``), seed 0.
 
 The baseline, in the same run, is the previous default sampler: the model's own coordinates (no
-``share_coords``), ``target_accept=0.8`` and no extension (``until_converged=0``); it keeps the new pooled
-L-BFGS start (not switchable). ``--no-baseline`` skips it.
+``share_coords``), ``target_accept=0.8``, no extension (``until_converged=0``) and no refits after
+divergences (``refit_divergent=()``); it keeps the new pooled L-BFGS start (not switchable). ``--no-baseline`` skips it.
 
     PYTHONPATH=$PWD python benchmarks/convergence.py                     # everything, seeds 0-4
     PYTHONPATH=$PWD python benchmarks/convergence.py --sets overtraining --seeds 0 1
@@ -49,7 +49,7 @@ def variants(bs) -> dict:
     plain_law = dataclasses.replace(bs.LAWS["chinchilla"], sampler_coords=None)
     return {
         "default": (bs.ScalingModel(), {}),
-        "baseline": (bs.ScalingModel(plain_law), {"target_accept": 0.8, "until_converged": 0}),
+        "baseline": (bs.ScalingModel(plain_law), {"target_accept": 0.8, "until_converged": 0, "refit_divergent": ()}),
     }
 
 
@@ -58,7 +58,8 @@ def summarise(fit) -> dict:
     return {
         "converged": bool(d.converged), "divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
         "min_ess": float(min(d.ess_bulk.values())), "steps_per_draw": float(d.mean_steps),
-        "extra_draws_per_chain": fit.extra_draws_per_chain,
+        "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": len(fit.refits),
+        "target_accept": float(fit.config.target_accept),
     }
 
 
@@ -93,7 +94,7 @@ def run_fits(bs, sets, seeds, names) -> list[dict]:
                 r = rows[-1]
                 print(f"{variant:8s} {label:44s} seed {seed}: converged={r['converged']!s:5s} div={r['divergences']:3d} "
                       f"rhat={r['max_rhat']:.3f} ess={r['min_ess']:5.0f} steps={r['steps_per_draw']:5.1f} "
-                      f"extra={r['extra_draws_per_chain']} ({r['seconds']:.1f} s)", flush=True)
+                      f"extra={r['extra_draws_per_chain']} refits={r['refits']} ({r['seconds']:.1f} s)", flush=True)
     return rows
 
 
@@ -111,6 +112,7 @@ def run_calibration(bs, M: int, names) -> list[dict]:
             "converged": int(h["converged"].sum()), "with_divergences": int((h["divergences"] > 0).sum()),
             "divergences": int(h["divergences"].sum()), "max_rhat": float(h["max_rhat"].max()),
             "min_ess": float(h["min_ess_bulk"].min()), "extended": int((h["extra_draws_per_chain"] > 0).sum()),
+            "refitted": int((h["refits"] > 0).sum()),
             "steps_per_draw": float(h["steps_per_draw"].mean()),
             "coverage_within_bounds": int(((cal.coverage["ci_lower"] <= cal.coverage["level"])
                                            & (cal.coverage["level"] <= cal.coverage["ci_upper"])).sum()),
@@ -131,6 +133,7 @@ def table(rows: list[dict]) -> list[dict]:
             "with_divergences": sum(r["divergences"] > 0 for r in rs), "max_rhat": max(r["max_rhat"] for r in rs),
             "min_ess": min(r["min_ess"] for r in rs), "mean_steps": float(np.mean([r["steps_per_draw"] for r in rs])),
             "extended": sum(r["extra_draws_per_chain"] > 0 for r in rs),
+            "refitted": sum(r["refits"] > 0 for r in rs),
             "median_s": float(np.median([r["seconds"] for r in rs])),
         })
     return out
@@ -154,11 +157,12 @@ def main(argv=None) -> dict:
     print("\n" + markdown_table(summary, [
         ("set", "set", ""), ("variant", "variant", ""), ("fits", "fits", "d"), ("converged", "converged", "d"),
         ("with_divergences", "with div.", "d"), ("max_rhat", "max R-hat", ".3f"), ("min_ess", "min ESS", ".0f"),
-        ("mean_steps", "steps/draw", ".1f"), ("extended", "extended", "d"), ("median_s", "median s", ".2f")]))
+        ("mean_steps", "steps/draw", ".1f"), ("extended", "extended", "d"), ("refitted", "refitted", "d"),
+        ("median_s", "median s", ".2f")]))
     calibration = run_calibration(bs, args.M, names) if "calibration" in args.sets else []
     for c in calibration:
         print(f"calibration ({c['variant']}): {c['converged']}/{c['M']} converged, {c['with_divergences']} with "
-              f"divergences ({c['divergences']} in all), max R-hat {c['max_rhat']:.3f}, {c['extended']} extended, "
+              f"divergences ({c['divergences']} in all), max R-hat {c['max_rhat']:.3f}, {c['extended']} extended, {c['refitted']} refitted, "
               f"{c['steps_per_draw']:.1f} steps/draw, {c['seconds']:.0f} s")
     payload = {"settings": {"seeds": args.seeds, "sets": args.sets, "M": args.M, "variants": names},
                "summary": summary, "calibration": calibration, "fits": rows, "wall_s": time.perf_counter() - t0}

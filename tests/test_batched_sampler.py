@@ -82,10 +82,12 @@ def test_bad_methods_raise_before_compiling(example_data):
 
 
 def test_pools_split_evenly():
+    from bayescale.fitting.batch_chees import MAX_POOL
+
     for k in (1, 2, 3, 16, 17, 20, 64, 255, 256):
         for devices in (1, 2, 4):
             size, n = pools(k, devices)
-            assert size <= 16 and size * n >= k and size * (n - 1) < k
+            assert size <= MAX_POOL and size * n >= k and size * (n - 1) < k
 
 
 def test_chees_extends_then_flags_unconverged_fits(chees_fits, example_data, other_data, monkeypatch):

@@ -1,6 +1,6 @@
 """Model comparison by PSIS-LOO, and robustness of the likelihoods to corrupted runs."""
 
-import dataclasses
+import copy
 import warnings
 
 import numpy as np
@@ -47,7 +47,8 @@ def test_compare_errors(example_fit, example_data):
     with pytest.raises(errors.ComparisonError, match="not a bayescale fit"):
         bs.compare({"a": example_fit, "b": 3})
     # Same posterior, other observations: the check is on the data, before any LOO.
-    other = dataclasses.replace(example_fit, data=example_data.subset(np.arange(example_data.n) != 0))
+    other = copy.copy(example_fit)
+    other.data = example_data.subset(np.arange(example_data.n) != 0)
     with pytest.raises(errors.ComparisonError, match="different data"):
         bs.compare({"a": example_fit, "b": other})
 

@@ -130,7 +130,7 @@ def test_round_trip_of_settings():
 
 # ----------------------------------------------------------------- predictive draws (exact posteriors)
 def _fake_fit(data, posterior):
-    return types.SimpleNamespace(data=data, idata=types.SimpleNamespace(posterior=posterior))
+    return types.SimpleNamespace(data=data, posterior_array=lambda name: np.asarray(posterior[name]))
 
 
 def _cov(C):

@@ -85,7 +85,8 @@ class Calibration:
         Whether each fit passed the convergence checks (all fits are counted).
     diagnostics : pandas.DataFrame
         One row per fit: divergences, max R-hat, min bulk ESS, leapfrog steps per draw,
-        extra draws per chain (``until_converged``), converged.
+        extra draws per chain (``until_converged``), refits after divergences and the
+        ``target_accept`` kept (``refit_divergent``), converged.
     budgets : numpy.ndarray
         Compute budgets of the frontier quantities (FLOPs).
     """
@@ -315,7 +316,8 @@ def calibration(
         d = fit.diagnostics
         health.append({"divergences": d.n_divergent, "max_rhat": max(d.rhat.values()),
                        "min_ess_bulk": min(d.ess_bulk.values()), "steps_per_draw": d.mean_steps,
-                       "extra_draws_per_chain": fit.extra_draws_per_chain, "converged": fit.converged})
+                       "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": len(fit.refits),
+                       "target_accept": float(fit.config.target_accept), "converged": fit.converged})
         draws = with_frontier(fit.draws(sampled))
         for q in quantities:
             t = truths[q][m]
@@ -349,8 +351,9 @@ def calibration(
     if not converged.all():
         warnings.warn(
             f"{int((~converged).sum())} of {M} calibration fits did not pass the convergence checks; they are "
-            "counted (dropping them would bias coverage); see Calibration.converged. Raising target_accept (e.g. "
-            "0.95) and num_warmup/num_samples reduces divergences and low-ESS flags.",
+            "counted (dropping them would bias coverage); see Calibration.converged and Calibration.diagnostics. "
+            "More warmup and draws (num_warmup, num_samples) reduce low-ESS flags; divergences left after the "
+            "refits (refit_divergent) point at the prior or the design.",
             ConvergenceWarning,
             stacklevel=2,
         )

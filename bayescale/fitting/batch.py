@@ -25,7 +25,8 @@ import numpy as np
 from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError, ConvergenceWarning, DataWarning
 from bayescale.fitting.fit import (
-    Draws, check_seed, check_until_converged, compiled_runner, extend_until_converged, make_fit, sampler_config,
+    REFIT_DIVERGENT, Draws, check_refit_divergent, check_seed, check_until_converged, compiled_runner,
+    extend_until_converged, make_fit, refit_divergent_fit, refit_note, sampler_config,
 )
 from bayescale.fitting.batch_chees import fit_many_chees
 from bayescale.inference.chees import TARGET_ACCEPT as CHEES_TARGET_ACCEPT
@@ -71,6 +72,7 @@ def fit_many(
     warn: bool = True,
     pointwise: bool = True,
     until_converged: int = 3,
+    refit_divergent=REFIT_DIVERGENT,
     method: str = "nuts",
 ) -> list[ScalingFit]:
     """Fit the same law to many datasets of equal length in one compiled call.
@@ -98,13 +100,17 @@ def fit_many(
         As in :func:`bayescale.fit`: a fit that fails only the R-hat or bulk-ESS check has its
         chains continued (one dataset at a time, from where the batch left them) up to this
         many times by ``num_samples`` draws; ``fit.extra_draws_per_chain`` says how many.
+    refit_divergent : sequence of float
+        As in :func:`bayescale.fit`: a fit with divergences is refitted alone, by :func:`bayescale.fit`'s
+        NUTS (whatever ``method``), at each of these ``target_accept`` values in turn until it has none
+        (``fit.refits`` lists the fits given up); ``()`` never refits.
     target_accept : float, optional
         The step-size adaptation's target acceptance: default 0.9 for NUTS (as :func:`bayescale.fit`),
         0.651 (harmonic mean over chains) for ChEES.
     method : {"nuts", "chees"}
         ``"nuts"`` (default): each dataset fitted exactly as :func:`bayescale.fit` would.
         ``"chees"``: ChEES-HMC (:mod:`bayescale.inference.chees`), every chain of a pool of up to
-        16 datasets in lockstep with one pooled adaptation of step size and trajectory length
+        32 datasets in lockstep with one pooled adaptation of step size and trajectory length
         (each dataset keeps its own L-BFGS start, Laplace whitening, chains and diagnostics).
         Measured 2.7-2.9x the posteriors per second of a loop of :func:`bayescale.fit` on bootstrap
         resamples of Epoch's data (README, Performance). Its draws depend on the other datasets
@@ -177,6 +183,7 @@ def fit_many(
     for d in datasets:
         model.check_data(d)
     until_converged = check_until_converged(until_converged)
+    ladder = check_refit_divergent(refit_divergent)
     shapes = [model.batch_key(d) for d in datasets]
     if len(set(shapes)) > 1:
         odd = next(i for i, k in enumerate(shapes) if k != shapes[0])
@@ -193,6 +200,7 @@ def fit_many(
     args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
     if method == "chees":
         fits = fit_many_chees(datasets, model, config, seeds, refs, args, pointwise, until_converged)
+        fits = [refit_divergent_fit(f, ladder, until_converged, pointwise) for f in fits]
         if warn:
             _warn_many(fits)
         return fits
@@ -220,7 +228,7 @@ def fit_many(
             _, key = compiled_runner(model, config, args_i, pointwise=pointwise)
             carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
             one = extend_until_converged(one, draws, carry_i, get_extender(key), args_i, until_converged)
-        fits.append(one)
+        fits.append(refit_divergent_fit(one, ladder, until_converged, pointwise))
     if warn:
         _warn_many(fits)
     return fits
@@ -230,9 +238,10 @@ def _warn_many(fits: list[ScalingFit]) -> None:
     bad = [i for i, f in enumerate(fits) if not f.converged]
     if bad:
         first = fits[bad[0]].diagnostics.problems
+        note = refit_note(fits[bad[0]])
         warnings.warn(
             f"{len(bad)} of {len(fits)} fits did not converge (indices {bad[:10]}{'...' if len(bad) > 10 else ''}); "
-            f"fit {bad[0]}: " + " | ".join(first) + "; see fits[i].diagnostics",
+            f"fit {bad[0]}: " + " | ".join(first) + (f" ({note})" if note else "") + "; see fits[i].diagnostics",
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -25,11 +25,13 @@ from bayescale.posterior import idata as _idata
 
 __all__ = ["fit_many_chees", "MAX_POOL", "CHUNK", "BLOCK"]
 
-#: Most datasets whose chains share one ChEES adaptation (measured: 16 and 32 equally fast at K=64).
-MAX_POOL = 16
+#: Most datasets whose chains share one ChEES adaptation. Measured at K=256 (Epoch resamples, 500 + 500,
+#: 2 cores, 2026-12-03): chunks of 64 in pools of 32 29.1-33.3 posteriors/s with 16 fits extended, chunks of
+#: 32 in pools of 16 29.1-29.6/s with 25 extended, 128 in pools of 64 25.0/s.
+MAX_POOL = 32
 #: Most datasets sampled by one call of the compiled runner (larger batches are cut into chunks of this
 #: many, the last one filled with copies): one compiled shape for any K above it.
-CHUNK = 32
+CHUNK = 64
 #: Datasets continued together by one call of the extender.
 BLOCK = 4
 
@@ -41,7 +43,7 @@ def pools(k: int, devices: int) -> tuple[int, int]:
     Examples
     --------
     >>> pools(256, 2), pools(20, 2), pools(3, 2)
-    ((16, 16), (10, 2), (3, 1))
+    ((32, 8), (10, 2), (3, 1))
     """
     g = math.ceil(k / MAX_POOL)
     if devices > 1 and k >= 4 * devices:
@@ -104,8 +106,6 @@ def fit_many_chees(datasets, model, config, seeds, refs, args, pointwise: bool, 
 
 
 def _fit(data, model, config, ref, seed, draws: Draws, extensions: int, ess=None, rhat=None):
-    fit = make_fit(data, model, config, ref, seed, draws, ess=None if ess is None else {k: float(v) for k, v in ess.items()},
-                   rhat=None if rhat is None else {k: float(v) for k, v in rhat.items()},
-                   extra_draws_per_chain=extensions * config.num_samples)
-    fit.idata.sample_stats.attrs["sampler"] = "chees"
-    return fit
+    return make_fit(data, model, config, ref, seed, draws, ess=None if ess is None else {k: float(v) for k, v in ess.items()},
+                    rhat=None if rhat is None else {k: float(v) for k, v in rhat.items()},
+                    extra_draws_per_chain=extensions * config.num_samples, sampler="chees")

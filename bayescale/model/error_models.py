@@ -211,13 +211,13 @@ class Offsets(ErrorModel):
 
     def draws(self, fit, cov, seed):
         rng = np.random.default_rng([int(seed), 0x0FF5E7])
-        post, total = fit.idata.posterior, 0.0
+        total = 0.0
         for a in self.by:
             _, anchors, _ = self._levels(fit.data, a)
             x = np.log10(_axis_values(a, cov))
             k = assign_levels(x, anchors, self.resolution)
-            known = np.asarray(post[f"err_{a}"], dtype=np.float64).reshape(-1, anchors.size)
-            sd = np.asarray(post[f"err_sd_{a}"], dtype=np.float64).reshape(-1, 1)
+            known = fit.posterior_array(f"err_{a}").astype(np.float64).reshape(-1, anchors.size)
+            sd = fit.posterior_array(f"err_sd_{a}").astype(np.float64).reshape(-1, 1)
             out = known[:, np.maximum(k, 0)]
             new = k < 0
             if new.any():
@@ -339,8 +339,8 @@ class RandomWalk(Offsets):
         for a in self.by:
             nodes = self._nodes(fit.data, a)
             x = np.log10(_axis_values(a, cov))
-            path = np.asarray(fit.idata.posterior[f"err_path_{a}"], dtype=np.float64).reshape(-1, nodes.size)
-            scale = np.asarray(fit.idata.posterior[f"err_walk_{a}"], dtype=np.float64).reshape(-1)
+            path = fit.posterior_array(f"err_path_{a}").astype(np.float64).reshape(-1, nodes.size)
+            scale = fit.posterior_array(f"err_walk_{a}").astype(np.float64).reshape(-1)
             left, w = self._interp(nodes, x)
             out = (1.0 - w) * path[:, left] + w * path[:, left + 1]
             new = (x < nodes[0] - SLACK) | (x > nodes[-1] + SLACK)

@@ -156,8 +156,7 @@ class _Grouped(Pooling):
             )
         if str(group) in labels:
             i = labels.index(str(group))
-            post = fit.idata.posterior
-            return {k: np.asarray(post[k])[..., i].reshape(-1) for k in fit.law.param_names}
+            return {k: fit.posterior_array(k)[..., i].reshape(-1) for k in fit.law.param_names}
         if str(group) != POPULATION:
             raise ConfigError(f"unknown group {group!r}; this fit has {labels} (and {POPULATION!r} for a new group)")
         return self.population_draws(fit)
@@ -227,12 +226,12 @@ class PartialPooling(_Grouped):
         return list(law.param_names) + [f"{p}_{k}" for p in ("mu", "tau") for k in law.sampled_names]
 
     def population_draws(self, fit):
-        law, post = fit.law, fit.idata.posterior
+        law = fit.law
         rng = np.random.default_rng(fit.seed + 7919)
         sampled = {}
         for k in law.sampled_names:
-            mu = np.asarray(post[f"mu_{k}"]).reshape(-1)
-            tau = np.asarray(post[f"tau_{k}"]).reshape(-1)
+            mu = fit.posterior_array(f"mu_{k}").reshape(-1)
+            tau = fit.posterior_array(f"tau_{k}").reshape(-1)
             sampled[k] = _apply_link(_unconstrained(fit.priors[k])[1], mu + tau * rng.standard_normal(mu.shape), np)
         ref = {k: float(v) for k, v in fit.ref.items()}
         natural = {k: np.asarray(v) for k, v in law.derived(sampled, ref).items()}

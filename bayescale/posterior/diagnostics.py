@@ -78,10 +78,12 @@ class Diagnostics:
             problems=tuple(problems),
         )
 
-    def warn(self, stacklevel: int = 3) -> None:
-        """Emit one :class:`~bayescale.errors.ConvergenceWarning` listing every problem."""
+    def warn(self, stacklevel: int = 3, note: str = "") -> None:
+        """Emit one :class:`~bayescale.errors.ConvergenceWarning` listing every problem (and ``note``, e.g.
+        what was tried already)."""
         if self.problems:
-            warnings.warn("sampler did not converge: " + " | ".join(self.problems), ConvergenceWarning, stacklevel=stacklevel)
+            message = "sampler did not converge: " + " | ".join(self.problems) + (f" ({note})" if note else "")
+            warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
 
     def __str__(self) -> str:
         lines = [

@@ -86,6 +86,8 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
             ref=meta["ref"],
             seed=int(meta["seed"]),
             group_labels=None if meta.get("group_labels") is None else tuple(meta["group_labels"]),
+            sampler=str(meta.get("sampler_used", "nuts")),
+            refits=tuple(dict(r) for r in meta.get("refits", [])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise FileFormatError(

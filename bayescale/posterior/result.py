@@ -47,7 +47,6 @@ def _positive_array(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-@dataclasses.dataclass(eq=False)
 class ScalingFit:
     """Posterior of a scaling law, with forecasts and the compute-optimal frontier.
 
@@ -55,16 +54,42 @@ class ScalingFit:
     ArviZ InferenceData (groups ``posterior``, ``sample_stats``, ``log_likelihood``,
     ``posterior_predictive``, ``observed_data``, ``constant_data``); ``model`` the
     :class:`~bayescale.ScalingModel` that was fitted.
+
+    A fit fresh from the sampler builds its InferenceData (and draws its posterior
+    predictive) on first read of ``idata``: forecasts, frontiers and diagnostics read the
+    posterior arrays directly (``posterior``), so the many fits of :func:`bayescale.fit_many`
+    cost no ArviZ work until one is inspected. The result is the same either way.
     """
 
-    idata: Any
-    model: ScalingModel
-    config: SamplerConfig
-    ref: Mapping[str, float]
-    seed: int
-    data: ScalingData
-    diagnostics: Diagnostics
-    group_labels: tuple[str, ...] | None = None
+    def __init__(self, idata: Any, model: ScalingModel, config: SamplerConfig, ref: Mapping[str, float], seed: int,
+                 data: ScalingData, diagnostics: Diagnostics, group_labels: tuple[str, ...] | None = None, *,
+                 posterior: Mapping[str, np.ndarray] | None = None, extra_draws_per_chain: int | None = None,
+                 sampler: str = "nuts", refits: tuple = ()) -> None:
+        """``idata``: an InferenceData, or a function of no arguments that builds it (called once, on first
+        read). ``posterior``: the posterior draws ``(chain, draw, ...)`` by name, when already at hand.
+        ``extra_draws_per_chain``: see the property (read from ``idata`` when not given). ``sampler``:
+        ``"nuts"`` or ``"chees"``. ``refits``: the fits given up for divergences before this one, each
+        ``{"sampler", "target_accept", "divergences"}`` (:func:`bayescale.fit`'s ``refit_divergent``)."""
+        if idata is None and posterior is None:
+            raise ValueError("ScalingFit needs idata or posterior draws")
+        self._idata, self._posterior = idata, None if posterior is None else dict(posterior)
+        self.model, self.config, self.ref, self.seed = model, config, ref, seed
+        self.data, self.diagnostics, self.group_labels = data, diagnostics, group_labels
+        self._extra = extra_draws_per_chain
+        self.sampler, self.refits = sampler, tuple(dict(r) for r in refits)
+
+    @property
+    def idata(self):
+        """The ArviZ InferenceData of the fit (built on first read for a fit fresh from the sampler)."""
+        if callable(self._idata):
+            self._idata = self._idata()
+        return self._idata
+
+    def posterior_array(self, name: str) -> np.ndarray:
+        """Posterior draws of one variable, shape ``(chain, draw, ...)``, without building the InferenceData."""
+        if self._posterior is not None:
+            return np.asarray(self._posterior[name])
+        return np.asarray(self.idata.posterior[name])
 
     @property
     def law(self) -> Law:
@@ -91,7 +116,9 @@ class ScalingFit:
     @property
     def extra_draws_per_chain(self) -> int:
         """Draws per chain added after ``num_samples`` by ``until_converged`` (0: none were needed)."""
-        return int(self.idata.sample_stats.attrs.get("extra_draws_per_chain", 0))
+        if self._extra is None:
+            self._extra = int(self.idata.sample_stats.attrs.get("extra_draws_per_chain", 0))
+        return self._extra
 
     def draws(self, var_names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """Posterior draws flattened over chains: ``{name: array (chains * draws,)}``.
@@ -99,8 +126,8 @@ class ScalingFit:
         Per-group parameters of a pooled fit have shape ``(chains * draws, groups)``.
         """
         names = var_names or (*self.law.param_names, *self.model.noise_sites)
-        post = self.idata.posterior
-        return {k: np.asarray(post[k]).reshape(-1, *np.shape(post[k])[2:]) for k in names}
+        out = {k: self.posterior_array(k) for k in names}
+        return {k: v.reshape(-1, *v.shape[2:]) for k, v in out.items()}
 
     def summary(self, prob: float = 0.9):
         """ArviZ summary table (mean, sd, HDI, MCSE, ESS, R-hat) of the law's parameters and ``sigma``.
@@ -311,4 +338,6 @@ def metadata(fit: "ScalingFit") -> dict:
         "pooling": fit.pooling.name,
         "error_model": fit.model.error_model.to_dict(),
         "group_labels": None if fit.group_labels is None else list(fit.group_labels),
+        "sampler_used": fit.sampler,
+        "refits": [dict(r) for r in fit.refits],
     }
