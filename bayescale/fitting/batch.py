@@ -69,6 +69,7 @@ def fit_many(
     max_tree_depth: int = 10,
     dense_mass: bool = True,
     progress_bar: bool | None = None,
+    chain_method: str = "auto",
     warn: bool = True,
     pointwise: bool = True,
     until_converged: int = 3,
@@ -88,7 +89,7 @@ def fit_many(
     ----------
     datasets : sequence of ScalingData
         At least one; all with the same number of rows (pad or subsample otherwise).
-    law, model, likelihood, priors, num_chains, num_warmup, num_samples, max_tree_depth, dense_mass, progress_bar
+    law, model, likelihood, priors, num_chains, num_warmup, num_samples, max_tree_depth, dense_mass, progress_bar, chain_method
         As in :func:`bayescale.fit`, shared by every dataset (complete pooling: a pooled model
         is fitted with :func:`bayescale.fit`, whose groups give the datasets their structure).
     seed : int or sequence of int
@@ -167,7 +168,7 @@ def fit_many(
         )
     config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
                             target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                            progress_bar=progress_bar)
+                            progress_bar=progress_bar, chain_method=chain_method)
     for i, d in enumerate(datasets):
         if not isinstance(d, ScalingData):
             raise BatchError(f"datasets[{i}] is a {type(d).__name__}, not a bayescale.ScalingData")

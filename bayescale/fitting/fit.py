@@ -77,6 +77,7 @@ def fit(
     max_tree_depth: int = 10,
     dense_mass: bool = True,
     progress_bar: bool | None = None,
+    chain_method: str = "auto",
     warn: bool = True,
     until_converged: int = 3,
     refit_divergent=REFIT_DIVERGENT,
@@ -112,8 +113,9 @@ def fit(
         :mod:`bayescale.model.error_models`.
     seed : int
         Same seed, same data, same machine: identical draws.
-    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar
-        NUTS settings (:class:`~bayescale.SamplerConfig`).
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar, chain_method
+        NUTS settings (:class:`~bayescale.SamplerConfig`); ``chain_method="vectorized"`` runs the chains
+        side by side as on a GPU (default ``"auto"``: so on an accelerator, one after another per CPU core).
     warn : bool
         Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
         (the diagnostics are on the result either way).
@@ -151,7 +153,7 @@ def fit(
     seed = check_seed(seed)
     config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
                             target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                            progress_bar=progress_bar)
+                            progress_bar=progress_bar, chain_method=chain_method)
     until_converged = check_until_converged(until_converged)
     ladder = check_refit_divergent(refit_divergent)
     model.check_data(data)

@@ -10,7 +10,10 @@ import numpy as np
 
 from bayescale.errors import ConfigError
 
-__all__ = ["SamplerConfig"]
+__all__ = ["SamplerConfig", "CHAIN_METHODS"]
+
+#: How chains share the devices (``SamplerConfig.chain_method``).
+CHAIN_METHODS = ("auto", "vectorized", "mapped")
 
 
 def _default_progress_bar() -> bool:
@@ -35,6 +38,11 @@ class SamplerConfig:
         L-BFGS iterations for each chain's starting point (0 starts from a prior draw).
     progress_bar : bool or None
         ``None`` shows one on a terminal and never under CI.
+    chain_method : {"auto", "vectorized", "mapped"}
+        How a fit's chains share the devices: ``"mapped"`` runs them one after another on each
+        device (``lax.map``), split across the host devices (one per CPU core); ``"vectorized"``
+        runs them side by side (``vmap``), which is what a GPU or TPU is for. ``"auto"`` (default):
+        vectorized on an accelerator, mapped on CPU. Either is the same posterior.
     whiten : bool
         Run NUTS in coordinates whitened by each chain's Laplace approximation (default). Off
         for hierarchical models, whose mode sits at the funnel's neck (group scales near 0) where
@@ -50,6 +58,7 @@ class SamplerConfig:
     dense_mass: bool = True
     map_steps: int = 100
     progress_bar: bool | None = None
+    chain_method: str = "auto"
     whiten: bool = True
 
     def __post_init__(self) -> None:
@@ -63,6 +72,8 @@ class SamplerConfig:
                 raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
         if not (isinstance(self.target_accept, (float, int)) and 0.0 < float(self.target_accept) < 1.0):
             raise ConfigError(f"target_accept must be in (0, 1), e.g. 0.8 or 0.95; got {self.target_accept!r}")
+        if self.chain_method not in CHAIN_METHODS:
+            raise ConfigError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
         if not isinstance(self.max_tree_depth, (int, np.integer)) or not 1 <= self.max_tree_depth <= 15:
             raise ConfigError(f"max_tree_depth must be an integer in [1, 15], got {self.max_tree_depth!r}")
         if self.progress_bar is None:
@@ -78,5 +89,15 @@ class SamplerConfig:
             self.dense_mass,
             self.map_steps,
             bool(self.progress_bar),
+            self.chain_method,
             self.whiten,
         )
+
+    def vectorized_chains(self) -> bool:
+        """Whether the chains run side by side (``vmap``): ``chain_method``, with ``"auto"`` resolved by the
+        default JAX backend (vectorized on GPU and TPU, mapped on CPU)."""
+        import jax
+
+        if self.chain_method == "auto":
+            return jax.default_backend() not in ("cpu",)
+        return self.chain_method == "vectorized"

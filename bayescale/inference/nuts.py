@@ -109,7 +109,7 @@ def _build_runner(
         example_args = jax.tree_util.tree_map(lambda a: a[0], example_args)
     potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, example_args)
     num_warmup, num_samples = config.num_warmup, config.num_samples
-    vectorize = jax.default_backend() not in ("cpu",)
+    vectorize = config.vectorized_chains()
 
     def to_model(xf):
         """Sampler coordinates (flat) -> the model's unconstrained coordinates (flat)."""
