@@ -4,12 +4,23 @@ doctests: same-shaped refits reuse the compiled program."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
-import bayescale as bs
+# The suite compiles into a compile cache of its own (inherited by the subprocesses it starts: CLI,
+# notebooks, benchmarks), never into the user's ~/.cache/bayescale, so no other process shares it and
+# nothing from an earlier run or another checkout is loaded. Set before bayescale is imported (it enables
+# the cache on import); BAYESCALE_CACHE_DIR set by the caller wins.
+if not os.environ.get("BAYESCALE_CACHE_DIR"):
+    os.environ["BAYESCALE_CACHE_DIR"] = tempfile.mkdtemp(prefix="bayescale-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BAYESCALE_CACHE_DIR"], ignore_errors=True)
+
+import bayescale as bs  # noqa: E402
 
 FAST = dict(num_chains=4, num_warmup=500, num_samples=500)
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
