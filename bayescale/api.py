@@ -17,6 +17,7 @@ from bayescale.data import ScalingData
 from bayescale.errors import ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning, ParetoKWarning
 from bayescale.fitting import batch
 from bayescale.fitting.batch import bootstrap, fit_many
+from bayescale.fitting.distributed import fit_many_across_processes, gather_draws
 from bayescale.fitting.fit import default_priors, fit
 from bayescale.fitting.prior_predictive import prior_predictive
 from bayescale.inference import compile_cache
@@ -49,8 +50,8 @@ __all__ = [
     # data
     "ScalingData", "datasets",
     # fitting and sampling
-    "fit", "fit_many", "bootstrap", "prior_predictive", "SamplerConfig", "request_host_devices",
-    "enable_compile_cache", "compile_cache_dir", "compile_cache", "batch",
+    "fit", "fit_many", "bootstrap", "fit_many_across_processes", "gather_draws", "prior_predictive", "SamplerConfig",
+    "request_host_devices", "enable_compile_cache", "compile_cache_dir", "compile_cache", "batch",
     # the posterior
     "ScalingFit", "Diagnostics", "load",
     # analyses

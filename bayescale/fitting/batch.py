@@ -81,9 +81,11 @@ def fit_many(
     Equivalent to ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
     but one compiled call runs every dataset (no per-fit Python or dispatch
     overhead, and blocks of datasets in parallel on several host devices when JAX
-    has them). Each dataset is fitted exactly as :func:`bayescale.fit` would (the
-    same compiled per-dataset computation): its own L-BFGS start, Laplace
-    whitening and NumPyro warmup, and the same draws as the loop for the same seeds.
+    has them). Each dataset is fitted as :func:`bayescale.fit` would (the same
+    per-dataset computation): its own L-BFGS start, Laplace whitening and NumPyro
+    warmup, so the same posterior as the loop; the draws are the loop's bit for bit
+    where XLA compiles the same per-device program (e.g. two datasets on two host
+    devices), and differ by float32 rounding in other layouts.
 
     Parameters
     ----------
@@ -169,30 +171,9 @@ def fit_many(
     config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
                             target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
                             progress_bar=progress_bar, chain_method=chain_method)
-    for i, d in enumerate(datasets):
-        if not isinstance(d, ScalingData):
-            raise BatchError(f"datasets[{i}] is a {type(d).__name__}, not a bayescale.ScalingData")
-    lengths = [d.n for d in datasets]
-    if len(set(lengths)) > 1:
-        counts = {n: lengths.count(n) for n in sorted(set(lengths))}
-        first_odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
-        raise BatchError(
-            f"fit_many needs datasets of equal length (one compiled program per shape); got lengths "
-            f"{counts} (n: how many), e.g. datasets[0] has {lengths[0]} rows and datasets[{first_odd}] has "
-            f"{lengths[first_odd]}; group them by length and call fit_many once per group, or call bs.fit on each"
-        )
-    for d in datasets:
-        model.check_data(d)
+    check_batch(datasets, model)
     until_converged = check_until_converged(until_converged)
     ladder = check_refit_divergent(refit_divergent)
-    shapes = [model.batch_key(d) for d in datasets]
-    if len(set(shapes)) > 1:
-        odd = next(i for i, k in enumerate(shapes) if k != shapes[0])
-        raise BatchError(
-            f"fit_many needs datasets whose shared-error levels match (error model {model.error_model.label}): "
-            f"datasets[0] has levels {shapes[0][1:]} and datasets[{odd}] has {shapes[odd][1:]}; fit them with bs.fit "
-            "(or bayescale.analyses.backtest.fit_all, which groups them)"
-        )
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     seeds = _seeds(seed, len(datasets))
@@ -235,14 +216,46 @@ def fit_many(
     return fits
 
 
-def _warn_many(fits: list[ScalingFit]) -> None:
+def check_batch(datasets: list, model: ScalingModel) -> None:
+    """Raise :class:`~bayescale.errors.BatchError` unless ``datasets`` can be fitted together by ``model``
+    (all ScalingData, equal lengths, the model's data checks, matching error-model levels), before compiling."""
+    for i, d in enumerate(datasets):
+        if not isinstance(d, ScalingData):
+            raise BatchError(f"datasets[{i}] is a {type(d).__name__}, not a bayescale.ScalingData")
+    lengths = [d.n for d in datasets]
+    if len(set(lengths)) > 1:
+        counts = {n: lengths.count(n) for n in sorted(set(lengths))}
+        first_odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
+        raise BatchError(
+            f"fit_many needs datasets of equal length (one compiled program per shape); got lengths "
+            f"{counts} (n: how many), e.g. datasets[0] has {lengths[0]} rows and datasets[{first_odd}] has "
+            f"{lengths[first_odd]}; group them by length and call fit_many once per group, or call bs.fit on each"
+        )
+    for d in datasets:
+        model.check_data(d)
+    shapes = [model.batch_key(d) for d in datasets]
+    if len(set(shapes)) > 1:
+        odd = next(i for i, k in enumerate(shapes) if k != shapes[0])
+        raise BatchError(
+            f"fit_many needs datasets whose shared-error levels match (error model {model.error_model.label}): "
+            f"datasets[0] has levels {shapes[0][1:]} and datasets[{odd}] has {shapes[odd][1:]}; fit them with bs.fit "
+            "(or bayescale.analyses.backtest.fit_all, which groups them)"
+        )
+
+
+def _warn_many(fits: list[ScalingFit], indices: Sequence[int] | None = None) -> None:
+    """One ConvergenceWarning for every fit that failed a check; ``indices`` name the fits (default 0, 1, ...)."""
+    where = list(range(len(fits))) if indices is None else list(indices)
     bad = [i for i, f in enumerate(fits) if not f.converged]
     if bad:
         first = fits[bad[0]].diagnostics.problems
         note = refit_note(fits[bad[0]])
+        named = [where[i] for i in bad]
+        more = "..." if len(bad) > 10 else ""
+        of, see = ("", "fits[i].diagnostics") if indices is None else ("this process's ", "each fit's .diagnostics")
         warnings.warn(
-            f"{len(bad)} of {len(fits)} fits did not converge (indices {bad[:10]}{'...' if len(bad) > 10 else ''}); "
-            f"fit {bad[0]}: " + " | ".join(first) + (f" ({note})" if note else "") + "; see fits[i].diagnostics",
+            f"{len(bad)} of {of}{len(fits)} fits did not converge (indices {named[:10]}{more}); "
+            f"fit {named[0]}: " + " | ".join(first) + (f" ({note})" if note else "") + f"; see {see}",
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -15,7 +15,8 @@ changes when:
 When JAX's backend was already started (JAX used before bayescale was imported) the
 request cannot take effect: :func:`request_host_devices` then says so with a
 :class:`~bayescale.errors.DeviceWarning` naming the fix, and chains run one after
-another on the devices there are. Results do not depend on the device count; only
+another on the devices there are. The posterior does not depend on the device count; the
+draws can (XLA compiles a different per-device program, whose float32 rounding differs), and the
 wall time does.
 """
 
