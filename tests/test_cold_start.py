@@ -86,3 +86,28 @@ def test_two_stage_runs_the_two_jitted_programs_in_turn():
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
+
+
+def _mappings() -> int:
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts Linux memory mappings")
+def test_compiled_samplers_beyond_the_bound_are_dropped(example_data, monkeypatch):
+    """Each compiled sampler holds ~1,600 memory mappings (XLA:CPU's machine code); a process that kept them all
+    crashed after ~40 (Linux's vm.max_map_count). Beyond MAX_RUNNERS the least recently used is dropped and its
+    mappings returned: with a bound of one, two more new shapes add less than half a sampler's mappings
+    (kept, they would add two samplers' worth, ~3,200)."""
+    from bayescale.inference import nuts
+
+    monkeypatch.setattr(nuts, "MAX_RUNNERS", 1)
+    counts, keys = [], []
+    for cut in (11, 12, 13):  # shapes no other test fits
+        data = example_data.subset(np.arange(example_data.n - cut))
+        fit = bs.fit(data, seed=SEED, until_converged=0, refit_divergent=(), **FAST)
+        _, key = compiled_runner(fit.model, sampler_config(fit.model, **FAST), fit.model.args(data, fit.ref)[0])
+        keys.append(key)
+        counts.append(_mappings())
+    assert counts[2] - counts[0] < 800, f"mappings after 1, 2, 3 new samplers with a bound of 1: {counts}"
+    assert list(nuts._RUNNERS.keys()) == [keys[-1]]

@@ -9,10 +9,9 @@ thread there: :func:`bayescale.posterior.idata.preload_arviz`). JAX's persistent
 cache serves both programs as it would ``jax.jit``.
 
 The two programs are compiled one after the other. Compiling them in two threads at once was
-tried (2026-11-25) and removed: it crashed the test suite once with a segmentation fault inside
-XLA (one thread serialising an executable for the persistent cache while the other compiled),
-and on a quiet 2-core machine it saved nothing measurable (cold fit 9.2-9.4 s against 9.2-9.5 s
-compiled in turn, 2026-12-03), since XLA:CPU already spreads a compile over the cores.
+tried (2026-11-25) and removed: on a quiet 2-core machine it saved nothing measurable (cold fit
+9.2-9.4 s against 9.2-9.5 s compiled in turn, 2026-12-03), since XLA:CPU already spreads a
+compile over the cores.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from numpyro.infer.util import unconstrain_fn
 
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.nuts import TRACE_COUNTS, _map_leading, _model_structure
+from bayescale.inference.runner_cache import RunnerCache
 from bayescale.inference.start import laplace_factor, lbfgs
 
 __all__ = ["TARGET_ACCEPT", "LEARNING_RATE", "get_chees_runner", "clear_cache"]
@@ -48,7 +49,10 @@ TARGET_ACCEPT = 0.651
 #: Adam's learning rate for the log trajectory length (BlackJAX's default).
 LEARNING_RATE = 0.025
 
-_RUNNERS: dict[Any, tuple[Callable, Callable]] = {}
+#: Most compiled ChEES samplers kept (see :mod:`bayescale.inference.runner_cache`).
+MAX_RUNNERS = 4
+
+_RUNNERS = RunnerCache(MAX_RUNNERS)
 
 
 def clear_cache() -> None:
@@ -69,9 +73,8 @@ def get_chees_runner(model, config: SamplerConfig, example_args: tuple, cache_ke
     shapes = tuple(jnp.shape(a)[1:] for a in jax.tree_util.tree_leaves(example_args))
     key = ("chees", cache_key, config.compile_key(), shapes, pool, block, obs_site, len(jax.local_devices()),
            None if coords is None else id(coords))
-    if key not in _RUNNERS:
-        _RUNNERS[key] = _build(model, config, example_args, key, pool, obs_site, coords)
-    return _RUNNERS[key]
+    _RUNNERS.max_size = MAX_RUNNERS
+    return _RUNNERS.get(key, lambda: _build(model, config, example_args, key, pool, obs_site, coords))
 
 
 def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: int, obs_site, coords):

@@ -50,9 +50,10 @@ from numpyro.infer.util import initialize_model, unconstrain_fn
 from bayescale.inference.aot import TwoStage
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.progress import scan_with_progress
+from bayescale.inference.runner_cache import RunnerCache
 from bayescale.inference.start import laplace_factor, lbfgs
 
-__all__ = ["TRACE_COUNTS", "MODE_SLACK", "get_runner", "get_extender", "clear_cache"]
+__all__ = ["TRACE_COUNTS", "MODE_SLACK", "MAX_RUNNERS", "get_runner", "get_extender", "clear_cache"]
 
 #: How many times each compiled runner was traced (keyed by cache key). A refit of
 #: same-shaped data must not add to it.
@@ -62,7 +63,10 @@ TRACE_COUNTS: Counter = Counter()
 #: whitens at the best chain's mode instead of its own (see ``start_all``).
 MODE_SLACK = 10.0
 
-_RUNNERS: dict[Any, tuple[Callable, Callable | None]] = {}  # key -> (runner, extender)
+#: Most compiled samplers kept (each holds ~1,600 memory mappings: :mod:`bayescale.inference.runner_cache`).
+MAX_RUNNERS = 12
+
+_RUNNERS = RunnerCache(MAX_RUNNERS)  # key -> (runner, extender)
 
 
 def clear_cache() -> None:
@@ -357,10 +361,10 @@ def get_runner(
     shapes = tuple(jnp.shape(a) for a in jax.tree_util.tree_leaves(example_args))
     key = (cache_key, config.compile_key(), shapes, batched, obs_site, len(jax.local_devices()),
            None if coords is None else id(coords))
-    if key not in _RUNNERS:
-        _RUNNERS[key] = _build_runner(model, config, example_args, key, batched=batched, obs_site=obs_site,
-                                      coords=coords)
-    return _RUNNERS[key][0], key
+    _RUNNERS.max_size = MAX_RUNNERS
+    runner, _ = _RUNNERS.get(key, lambda: _build_runner(model, config, example_args, key, batched=batched,
+                                                        obs_site=obs_site, coords=coords))
+    return runner, key
 
 
 def get_extender(key: Any) -> Callable:
@@ -371,6 +375,9 @@ def get_extender(key: Any) -> Callable:
     the runner or a previous extension returned) with the step size and metric adapted
     in warmup. One program per runner, compiled on first use and reused.
     """
+    if key not in _RUNNERS:
+        raise KeyError("this runner's compiled programs were dropped (more than MAX_RUNNERS samplers compiled "
+                       "since); get the runner again with get_runner before its extender")
     extender = _RUNNERS[key][1]
     if extender is None:
         raise ValueError("batched runners have no extender; extend one dataset's fit at a time")
