@@ -16,11 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bayescale demo
 
+# One pytest worker per core (pytest-xdist), each test file on one worker so its module fixtures
+# (compiled fits) are built once: most of the suite is compiling, which runs on one core.
+PYTEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 # Benchmarks (benchmarks/README in the main README's Performance section); peers from the `bench` extra.
 bench: $(STAMP)

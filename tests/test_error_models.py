@@ -184,8 +184,9 @@ def test_walk_draws_grow_with_distance_beyond_the_data():
 
 # ----------------------------------------------------------------- fits
 #: The walk's settings: target_accept 0.95 as its docstring advises (at 0.9, 8 of 2,000 draws diverged
-#: on the example at seed 0).
-SETTINGS = {"offsets": {}, "random_walk": {"target_accept": 0.95}}
+#: on the example at seed 0). Its convergence is not asserted (below), so it is neither extended nor
+#: refitted after divergences: at seed offset 0 those took 163 s of the suite for draws no test judges.
+SETTINGS = {"offsets": {}, "random_walk": {"target_accept": 0.95, "until_converged": 0, "refit_divergent": ()}}
 
 
 @pytest.fixture(scope="module", params=sorted(SETTINGS))

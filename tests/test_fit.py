@@ -188,8 +188,11 @@ def test_prior_override_is_used_and_saved(example_data, tmp_path):
 
 
 def test_nonconvergence_warns_with_numbers(example_data):
+    # Not extended or refitted: the warning's numbers are the point (the extensions and refits that
+    # come before it by default are tested in test_sampler_coords.py and test_refits.py).
     with pytest.warns(errors.ConvergenceWarning, match=r"bulk ESS below 400: .*=\d+"):
-        fit = bs.fit(example_data, seed=SEED, num_chains=2, num_warmup=20, num_samples=30)
+        fit = bs.fit(example_data, seed=SEED, num_chains=2, num_warmup=20, num_samples=30, until_converged=0,
+                     refit_divergent=())
     assert not fit.converged
     assert any("ESS" in p for p in fit.diagnostics.problems)
 

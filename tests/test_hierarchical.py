@@ -59,7 +59,8 @@ def test_partial_pooling_recovers_group_and_population_exponents(partial_fit, gr
     fit = partial_fit
     assert fit.converged, str(fit.diagnostics)
     d = fit.draws(("alpha", "beta", "mu_alpha", "mu_beta"))
-    assert d["alpha"].shape == (4000, 6)
+    # 4 chains of 1,000 draws, plus any until_converged extension (at seed offset 1 one was needed).
+    assert d["alpha"].shape == (4 * (1000 + fit.extra_draws_per_chain), 6)
     for i, g in enumerate(fit.group_labels):
         for k in ("alpha", "beta"):
             x = d[k][:, i]
@@ -88,9 +89,15 @@ def test_partial_pooling_recovers_group_and_population_exponents(partial_fit, gr
 
 @pytest.mark.slow
 def test_small_group_borrows_strength(partial_fit, groups):
-    """The 8-run group fitted alone has wide exponent intervals; pooled with the other groups its
-    interval is less than half as wide and its median stays inside the alone fit's 90% interval
-    (pooling adds the population's information; it does not overrule the group's own data).
+    """The 8-run group fitted alone has wide exponent intervals; pooled with the other groups its 90%
+    interval is at most as wide as the two sources of information combined by precision -- the alone fit's
+    width w_a and the width w_p of the population's distribution for a new group (exp(mu + tau z)):
+    1 / sqrt(1 / w_a**2 + 1 / w_p**2) -- and its median stays inside the alone fit's 90% interval
+    (pooling adds the population's information; it does not overrule the group's own data). Without
+    pooling the interval would be w_a, above that bound whatever the data. Measured at data and chain
+    seeds 0-4: pooled width / bound 0.80, 0.71, 0.66, 0.76, 0.71 (narrower still, as E, A, B and beta are
+    pooled too); the alone / pooled width ratio 6.1, 2.2, 1.7, 3.6, 3.6 depends on the draw of data, so it
+    is not asserted.
 
     Shrinkage is a statement about the joint posterior: alpha's marginal median may move past the
     population's (E, A, B, beta shrink too, and alpha is correlated with them), so it is not tested
@@ -101,10 +108,14 @@ def test_small_group_borrows_strength(partial_fit, groups):
     small = data.subset(data.group == SMALL)
     alone = bs.fit(bs.ScalingData.from_arrays(N=small.N, D=small.D, loss=small.loss), seed=SEED, warn=False, **FAST)
     i = partial_fit.group_labels.index(SMALL)
-    pooled = partial_fit.draws(("alpha",))["alpha"][:, i]
+    d = partial_fit.draws(("alpha", "mu_alpha", "tau_alpha"))
+    pooled = d["alpha"][:, i]
+    new_group = np.exp(d["mu_alpha"] + d["tau_alpha"] * np.random.default_rng(SEED).standard_normal(pooled.size))
     a_alone = alone.draws(("alpha",))["alpha"]
     lo, hi = np.quantile(a_alone, [0.05, 0.95])
-    assert hi - lo > 2 * np.subtract(*np.quantile(pooled, [0.95, 0.05]))
+    width = lambda x: float(np.subtract(*np.quantile(x, [0.95, 0.05])))  # noqa: E731
+    bound = 1 / np.sqrt(1 / (hi - lo) ** 2 + 1 / width(new_group) ** 2)
+    assert width(pooled) <= bound, (width(pooled), hi - lo, width(new_group))
     assert lo <= np.median(pooled) <= hi, (np.median(pooled), lo, hi)
 
 
