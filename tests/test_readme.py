@@ -3,8 +3,8 @@
 As with the notebooks (BAYESCALE_FAST=1), fits run at the suite's fast sampling budget
 (4 x (500 + 500), compiled once for the example's shape), neither extended nor refitted after
 divergences, unless a block sets its own; the point is that every line of the README works, not the
-numbers it prints. Warnings the
-library raises for the user (extrapolation, convergence, Pareto k) are shown, not asserted.
+numbers it prints. Warnings the library raises for the user (extrapolation, convergence, Pareto k) are
+shown, not asserted.
 """
 
 import functools
