@@ -87,7 +87,6 @@ def test_two_stage_runs_the_two_jitted_programs_in_turn():
     np.testing.assert_array_equal(got[1], want[1])
 
 
-
 def _mappings() -> int:
     with open("/proc/self/maps") as f:
         return sum(1 for _ in f)

@@ -115,7 +115,8 @@ def fit(
         Same seed, same data, same machine: identical draws.
     num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar, chain_method
         NUTS settings (:class:`~bayescale.SamplerConfig`); ``chain_method="vectorized"`` runs the chains
-        side by side as on a GPU (default ``"auto"``: so on an accelerator, one after another per CPU core).
+        side by side as on a GPU, ``"mapped"`` one after another on each CPU core (default ``"auto"``:
+        vectorized on an accelerator, mapped on CPU).
     warn : bool
         Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
         (the diagnostics are on the result either way).
