@@ -7,7 +7,9 @@ ratio to the loop, min bulk ESS and max R-hat over all fits and parameters, dive
 how many fits pass every check (0 divergences, R-hat <= 1.01, bulk ESS >= 400, after
 ``until_converged`` extensions) and how many needed extending; the loop's posteriors per
 second from ``--loop`` warm single fits before and as many after the batches (scaled to K: a loop's
-cost is linear in K), timed in the same run; a loop fit that compiled anything (the first to need
+cost is linear in K), timed in the same run; and the same rates with every fit's InferenceData built
+(``fit.idata``, which fits build on first read: for ChEES fits that includes their pointwise
+log-likelihood and predictive location, which ``bs.fit`` computes while sampling); a loop fit that compiled anything (the first to need
 the extender) is not timed and another resample takes its place. The load average is recorded before and after (the machine may be shared).
 Run: ``python benchmarks/bench_many_fits.py [--quick]``.
 """
@@ -32,7 +34,8 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--data", default="auto")
     p.add_argument("--ks", default=None, help="comma-separated K values (default 1,16,256; quick 1,2)")
-    p.add_argument("--repeat-max", type=int, default=16, help="also time a warm second call for K up to this")
+    p.add_argument("--repeat-max", type=int, default=4096,
+                   help="time a warm second call for K up to this (above it: first call minus an estimated compile)")
     p.add_argument("--loop", type=int, default=None, help="warm single fits timed for the loop baseline (default 8; quick 2)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=None, help="default 500 (quick 30)")
@@ -109,7 +112,11 @@ def main(argv=None) -> dict:
                 compile_est[method] = first - warm
             est = compile_est.get(method)
             run_s = warm if warm is not None else (first - est if est is not None else first)
-            r = {"K": k, "method": method, "first_s": first, "warm_s": warm, "run_s": run_s,
+            t0 = time.perf_counter()
+            for f in fits:
+                f.idata  # built on first read (pointwise values, predictive draws, ArviZ's object)
+            idata_s = time.perf_counter() - t0
+            r = {"K": k, "method": method, "first_s": first, "warm_s": warm, "run_s": run_s, "idata_s": idata_s,
                  "warm_seed": seed if warm is not None else None,
                  "run_s_is": "measured (a call that compiled nothing)" if warm is not None else "first call minus compile time of the largest repeated K",
                  **_checks(fits, k, run_s, first, loop["posteriors_per_s"])}
@@ -120,23 +127,32 @@ def main(argv=None) -> dict:
     after_s, after_fits, skipped = time_loop(2 * n_loop + 1)
     loop_fits += after_fits
     loop["not_timed_compiled"] += skipped
+    t0 = time.perf_counter()
+    for f in loop_fits:
+        f.idata
+    loop["idata_s_per_fit"] = (time.perf_counter() - t0) / len(loop_fits)
     loop.update(after_s_per_fit=after_s / n_loop, fits_timed=2 * n_loop, per_fit_s=(loop_s + after_s) / (2 * n_loop),
                 posteriors_per_s=2 * n_loop / (loop_s + after_s), fits_pass=int(sum(f.converged for f in loop_fits)),
                 min_ess_bulk=float(min(min(f.diagnostics.ess_bulk.values()) for f in loop_fits)))
     loop_per_fit = loop["per_fit_s"]
+    loop["posteriors_per_s_with_idata"] = 1.0 / (loop_per_fit + loop["idata_s_per_fit"])
     for r in results:
         r["loop_posteriors_per_s"] = loop["posteriors_per_s"]
         r["speedup_vs_loop"] = r["posteriors_per_s"] / loop["posteriors_per_s"]
+        r["posteriors_per_s_with_idata"] = r["K"] / (r["run_s"] + r["idata_s"])
+        r["speedup_vs_loop_with_idata"] = r["posteriors_per_s_with_idata"] / loop["posteriors_per_s_with_idata"]
     cols = [("K", "K", "d"), ("method", "method", "s"), ("first_s", "first call s", ".1f"), ("run_s", "run s", ".1f"),
             ("posteriors_per_s", "posteriors/s", ".2f"), ("posteriors_per_s_incl_compile", "incl. compile", ".2f"),
             ("loop_posteriors_per_s", "loop posteriors/s", ".2f"), ("speedup_vs_loop", "x loop", ".2f"),
+            ("posteriors_per_s_with_idata", "with idata /s", ".2f"), ("speedup_vs_loop_with_idata", "x loop with idata", ".2f"),
             ("min_ess_bulk", "min ESS", ".0f"), ("max_rhat", "max R-hat", ".3f"), ("fits_ess_ge_400", "fits ESS>=400", "d"),
             ("fits_pass", "fits passing", "d"), ("fits_extended", "extended", "d"),
             ("divergences", "div", "d"), ("steps_per_draw", "steps/draw", ".1f")]
     print(f"\nMany fits: bootstrap resamples of {data_name} ({data.n} points), {cfg.chains} chains x ({warmup} + {draws}) each; "
           f"loop = {2 * n_loop} warm bs.fit calls ({n_loop} before, {n_loop} after the batches: "
           f"{loop['before_s_per_fit']:.2f} and {loop['after_s_per_fit']:.2f} s per fit), {loop_per_fit:.2f} s per fit, "
-          f"{loop['fits_pass']} of {2 * n_loop} passing\n")
+          f"{loop['fits_pass']} of {2 * n_loop} passing; building a fit's InferenceData: loop "
+          f"{1e3 * loop['idata_s_per_fit']:.1f} ms per fit\n")
     print(table(rows, cols))
     load = {"before": load_before, "after": os.getloadavg()}
     print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")

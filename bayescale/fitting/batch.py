@@ -125,6 +125,7 @@ def fit_many(
         Keep the pointwise log-likelihood and posterior predictive groups (``True``,
         as :func:`bayescale.fit`). ``False`` saves ``2 * chains * draws * n`` floats
         per fit, which matters for thousands of fits; forecasts and frontiers do not need them.
+        NUTS computes them while sampling; ChEES when a fit's InferenceData is first read.
 
     Returns
     -------

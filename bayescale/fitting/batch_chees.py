@@ -8,7 +8,9 @@ with copies of earlier datasets, whose fits are dropped. A fit
 that fails only the R-hat or bulk-ESS check (no divergences) has its chains continued by
 ``num_samples`` draws, :data:`BLOCK` datasets per compiled call, up to ``until_converged``
 times, as :func:`bayescale.fit` does; a fit still failing is returned flagged
-(``fit.converged`` False, counted in ``fit_many``'s warning), never dropped.
+(``fit.converged`` False, counted in ``fit_many``'s warning), never dropped. A fit's pointwise
+log-likelihood and predictive location are computed on first read of its InferenceData
+(:mod:`bayescale.inference.pointwise`), not by the sampler.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def fit_many_chees(datasets, model, config, seeds, refs, args, pointwise: bool, 
     size = pool * groups
     order = _padded(list(range(k)), size)
     runner, extender = get_chees_runner(model.program(None), config, args, (model.cache_key, None), pool=pool,
-                                        block=BLOCK, obs_site=OBS if pointwise else None, coords=model.sampler_coords)
+                                        block=BLOCK, coords=model.sampler_coords)
+    site = OBS if pointwise else None
     keys = np.stack([np.asarray(jax.random.PRNGKey(seeds[i])) for i in order])
     # Every chunk is dispatched at once (JAX runs them in turn, asynchronously); each chunk's fits are
     # built on the host while the later chunks sample.
@@ -75,14 +78,15 @@ def fit_many_chees(datasets, model, config, seeds, refs, args, pointwise: bool, 
     for c, result in enumerate(pending):
         n = min(size, k - c * size)
         *out, carry = jax.device_get(result)
-        samples, stats, warm, loglik, pp = _take(tuple(out), slice(0, n))
+        samples, stats, warm = _take(tuple(out), slice(0, n))
         carries.append(_take(carry, slice(0, n)))
         ess, rhat = _idata.ess_rhat_arrays({p: samples[p] for p in model.law.param_names})
         for j in range(n):
             i = c * size + j
-            draws.append(Draws(samples=_take(samples, j), stats=_take(stats, j), warm=_take(warm, j),
-                               loglik=None if loglik is None else loglik[j], pp=None if pp is None else _take(pp, j)))
-            fits.append(_fit(datasets[i], model, config, refs[i], seeds[i], draws[i], 0, _take(ess, j), _take(rhat, j)))
+            draws.append(Draws(samples=_take(samples, j), stats=_take(stats, j), warm=_take(warm, j), loglik=None,
+                               pp=None))
+            fits.append(_fit(datasets[i], model, config, refs[i], seeds[i], draws[i], 0, site, _take(ess, j),
+                             _take(rhat, j)))
     # Writable: extensions update it.
     carry = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *carries)
 
@@ -98,14 +102,14 @@ def fit_many_chees(datasets, model, config, seeds, refs, args, pointwise: bool, 
                 if i in done:
                     continue  # a filler copy of a dataset of this round
                 done.add(i)
-                draws[i] = _concat_draws(draws[i], Draws(*_take(tuple(more), j)))
+                draws[i] = _concat_draws(draws[i], Draws(*_take(tuple(more), j), loglik=None, pp=None))
                 for a, b in zip(jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(_take(new, j))):
                     a[i] = b
-                fits[i] = _fit(datasets[i], model, config, refs[i], seeds[i], draws[i], extension)
+                fits[i] = _fit(datasets[i], model, config, refs[i], seeds[i], draws[i], extension, site)
     return fits
 
 
-def _fit(data, model, config, ref, seed, draws: Draws, extensions: int, ess=None, rhat=None):
+def _fit(data, model, config, ref, seed, draws: Draws, extensions: int, site, ess=None, rhat=None):
     return make_fit(data, model, config, ref, seed, draws, ess=None if ess is None else {k: float(v) for k, v in ess.items()},
                     rhat=None if rhat is None else {k: float(v) for k, v in rhat.items()},
-                    extra_draws_per_chain=extensions * config.num_samples, sampler="chees")
+                    extra_draws_per_chain=extensions * config.num_samples, sampler="chees", pointwise_site=site)

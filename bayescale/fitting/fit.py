@@ -15,6 +15,7 @@ from bayescale.errors import ConfigError
 from bayescale.inference import progress
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.nuts import get_extender, get_runner
+from bayescale.inference.pointwise import pointwise
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood, predictive_draws
 from bayescale.model.priors import Prior
@@ -278,7 +279,7 @@ class Draws(NamedTuple):
 
 def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: dict | None = None,
              rhat: dict | None = None, group_labels=None, extra_draws_per_chain: int = 0,
-             sampler: str | None = None, refits: tuple = ()) -> ScalingFit:
+             sampler: str | None = None, refits: tuple = (), pointwise_site: str | None = None) -> ScalingFit:
     """A :class:`ScalingFit` from the runner's output for one dataset.
 
     ``ess`` and ``rhat`` per law parameter, when already computed (batched fits compute them for
@@ -286,7 +287,9 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
     names. The InferenceData (and the posterior predictive draws in it) is built on first read of
     ``fit.idata``, from these same arrays and ``seed``: the same result whenever it is read.
     ``sampler``: recorded in ``sample_stats.attrs["sampler"]`` when given (default NUTS). ``refits``: the
-    fits given up before this one (:func:`refit_divergent_fit`).
+    fits given up before this one (:func:`refit_divergent_fit`). ``pointwise_site``: when ``draws`` holds no
+    pointwise values (ChEES), the observed site whose log-likelihood and predictive location are computed
+    from the posterior draws on first read (:func:`bayescale.inference.pointwise.pointwise`).
     """
     posterior = {k: np.asarray(v) for k, v in draws.samples.items()}
     sample_stats = {k: np.asarray(v) for k, v in draws.stats.items()}
@@ -304,14 +307,20 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
             constant["group"] = data.group
         if data.U is not None:
             constant["U"] = data.U
+        loglik, pp = draws.loglik, draws.pp
+        if loglik is None and pointwise_site is not None:
+            args, labels = model.args(data, ref)
+            n_groups = None if labels is None else len(labels)
+            loglik, pp = pointwise(model.program(n_groups), pointwise_site, (model.cache_key, n_groups), args,
+                                   posterior)
         predictive = {}
-        if draws.pp is not None:
-            params = {**draws.pp, **{k: posterior[k] for k in model.likelihood.extra_sites}}
+        if pp is not None:
+            params = {**pp, **{k: posterior[k] for k in model.likelihood.extra_sites}}
             predictive = {OBS: predictive_draws(model.likelihood, params, seed)}
         idata = _idata.build_idata(
             posterior=posterior,
             sample_stats=sample_stats,
-            log_likelihood={} if draws.loglik is None else {OBS: np.asarray(draws.loglik)},
+            log_likelihood={} if loglik is None else {OBS: np.asarray(loglik)},
             posterior_predictive=predictive,
             observed_data={OBS: np.log(data.loss)},
             constant_data=constant,

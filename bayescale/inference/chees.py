@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax import lax
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, substitute, trace
+from numpyro.handlers import seed, trace
 from numpyro.infer.util import unconstrain_fn
 
 from bayescale.inference.config import SamplerConfig
@@ -61,23 +61,24 @@ def clear_cache() -> None:
 
 
 def get_chees_runner(model, config: SamplerConfig, example_args: tuple, cache_key: Any, *, pool: int, block: int,
-                     obs_site: str | None = None, coords=None) -> tuple[Callable, Callable]:
+                     coords=None) -> tuple[Callable, Callable]:
     """The compiled ``(runner, extender)`` of ChEES over datasets, built on first use.
 
     ``runner(keys, args)``: keys ``(K, 2)`` and arguments stacked on a leading axis of ``K``
     datasets, ``K`` a multiple of ``pool`` (datasets ``pool * g ... pool * g + pool - 1`` share one
     adaptation). ``extender(carry, args)``: ``block`` datasets' chains continued by ``num_samples``
-    draws. Both return ``(samples, stats, warm, loglik, pp, carry)`` with leading axes
-    ``(dataset, chain, draw)``, as the NUTS runner of :mod:`bayescale.inference.nuts`.
+    draws. Both return ``(samples, stats, warm, carry)`` with leading axes ``(dataset, chain, draw)``,
+    as the NUTS runner of :mod:`bayescale.inference.nuts` without its pointwise values (a fit computes
+    them when first read: :mod:`bayescale.inference.pointwise`).
     """
     shapes = tuple(jnp.shape(a)[1:] for a in jax.tree_util.tree_leaves(example_args))
-    key = ("chees", cache_key, config.compile_key(), shapes, pool, block, obs_site, len(jax.local_devices()),
+    key = ("chees", cache_key, config.compile_key(), shapes, pool, block, len(jax.local_devices()),
            None if coords is None else id(coords))
     _RUNNERS.max_size = MAX_RUNNERS
-    return _RUNNERS.get(key, lambda: _build(model, config, example_args, key, pool, obs_site, coords))
+    return _RUNNERS.get(key, lambda: _build(model, config, example_args, key, pool, coords))
 
 
-def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: int, obs_site, coords):
+def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: int, coords):
     import blackjax.mcmc.dynamic_hmc as dynamic_hmc
     from blackjax.adaptation.chees_adaptation import base as chees_base
 
@@ -187,23 +188,11 @@ def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: in
         return (*jax.vmap(finish)(z, stats, warm, args), carry)
 
     def finish(z, stats, warm, args):
-        """As ``nuts.finish``: constrained draws, and with ``obs_site`` the pointwise log-likelihood and
-        the observation distribution's location and scale at every draw."""
+        """Constrained draws (as ``nuts.finish``; the pointwise values are computed on first read of a
+        fit's InferenceData: :func:`bayescale.inference.pointwise.pointwise`)."""
         constrain = postprocess_fn_gen(*args)
         samples = jax.vmap(jax.vmap(lambda xf: constrain(unravel(to_model(xf)))))(z)
-        if obs_site is None:
-            return samples, stats, warm, None, None
-
-        def observation(sample):
-            site = trace(substitute(model, data=sample)).get_trace(*args)[obs_site]
-            fn = site["fn"]
-            loglik = fn.log_prob(site["value"])
-            while hasattr(fn, "base_dist"):
-                fn = fn.base_dist
-            return loglik, {"loc": jnp.broadcast_to(fn.loc, loglik.shape), "scale": fn.scale}
-
-        loglik, params = jax.vmap(jax.vmap(observation))(samples)
-        return samples, stats, warm, loglik, params
+        return samples, stats, warm
 
     def run(rng_keys, args):
         TRACE_COUNTS[key] += 1

@@ -43,12 +43,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, substitute, trace
+from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
 from bayescale.inference.aot import TwoStage
 from bayescale.inference.config import SamplerConfig
+from bayescale.inference.pointwise import observation
 from bayescale.inference.progress import scan_with_progress
 from bayescale.inference.runner_cache import RunnerCache
 from bayescale.inference.start import laplace_factor, lbfgs
@@ -242,16 +243,7 @@ def _build_runner(
         samples = jax.vmap(jax.vmap(lambda zf: constrain(unravel(zf))))(z)
         if obs_site is None:
             return samples, stats, warm, None, None
-
-        def observation(sample):
-            site = trace(substitute(model, data=sample)).get_trace(*args)[obs_site]
-            fn = site["fn"]
-            loglik = fn.log_prob(site["value"])
-            while hasattr(fn, "base_dist"):
-                fn = fn.base_dist
-            return loglik, {"loc": jnp.broadcast_to(fn.loc, loglik.shape), "scale": fn.scale}
-
-        loglik, params = jax.vmap(jax.vmap(observation))(samples)
+        loglik, params = jax.vmap(jax.vmap(observation(model, obs_site, args)))(samples)
         return samples, stats, warm, loglik, params
 
     def start_all(rng_key, args, shard_chains):
