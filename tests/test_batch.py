@@ -65,6 +65,22 @@ def test_same_shape_batch_does_not_retrace(batch_fits, example_data, other_data)
     assert [f.seed for f in again] == [5, 6]
 
 
+def test_lengths_of_one_padded_size_share_the_program(batch_fits, example_data, example_fit):
+    """180 and 170 runs are both padded to 192 (ScalingModel.args, masked): the batch reuses batch_fits'
+    program, each fit keeps its own runs, and the 170-run fit is bs.fit's (the same computation)."""
+    trimmed = example_data.subset(np.arange(170))
+    before = sum(TRACE_COUNTS.values())
+    fits = bs.fit_many([example_data, trimmed], seed=SEED, **FAST)
+    alone = bs.fit(trimmed, seed=SEED + 1, **FAST)
+    assert sum(TRACE_COUNTS.values()) == before
+    assert [f.idata.log_likelihood["log_loss"].shape[-1] for f in fits] == [180, 170]
+    assert fits[1].idata.observed_data["log_loss"].shape == (170,)
+    for k in LAW_PARAMS + ("sigma",):
+        np.testing.assert_array_equal(fits[0].idata.posterior[k], example_fit.idata.posterior[k])
+        np.testing.assert_array_equal(fits[1].idata.posterior[k], alone.idata.posterior[k])
+    np.testing.assert_array_equal(fits[1].idata.log_likelihood["log_loss"], alone.idata.log_likelihood["log_loss"])
+
+
 def test_vectorised_diagnostics_match_arviz_per_fit(batch_fits):
     for f in batch_fits:
         ess, rhat = _idata.ess_rhat(f.idata, list(LAW_PARAMS))
@@ -76,7 +92,8 @@ def test_vectorised_diagnostics_match_arviz_per_fit(batch_fits):
 def test_fit_many_errors_before_compiling(example_data):
     before = sum(TRACE_COUNTS.values())
     short = example_data.subset(np.arange(100))
-    with pytest.raises(errors.BatchError, match=r"equal length.*datasets\[0\] has 180 rows and datasets\[1\] has 100"):
+    with pytest.raises(errors.BatchError, match=r"one compiled size.*\[128, 192\].*datasets\[0\] has 180 rows and "
+                                                r"datasets\[1\] has 100"):
         bs.fit_many([example_data, short], **FAST)
     with pytest.raises(errors.BatchError, match="no datasets"):
         bs.fit_many([], **FAST)

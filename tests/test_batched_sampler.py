@@ -12,6 +12,7 @@ import bayescale as bs
 from bayescale import errors
 from bayescale.fitting.batch_chees import pools
 from bayescale.inference.nuts import TRACE_COUNTS
+from bayescale.model.spec import padded_runs
 
 from conftest import SEED, FAST
 
@@ -122,11 +123,15 @@ def test_chees_pointwise_values_are_the_samplers(chees_fits, example_fit):
     args, _ = fit.model.args(fit.data, fit.ref)
     draws = {k: v.values for k, v in fit.idata.posterior.data_vars.items()}
     loglik, pp = pointwise(fit.model.program(None), OBS, (fit.model.cache_key, None), args, draws)
+    # The program's arrays are padded to a shared length (ScalingModel.args); the padding is masked out.
+    n = fit.data.n
+    assert loglik.shape[-1] == padded_runs(n) > n and np.all(loglik[..., n:] == 0.0)
+    loglik, loc = loglik[..., :n], pp["loc"][..., :n]
     np.testing.assert_allclose(loglik, fit.idata.log_likelihood[OBS].values, rtol=0, atol=2e-4)
-    assert pp["loc"].shape == loglik.shape
+    assert loc.shape == loglik.shape
     # The predictive draws scatter around that location with the noise's scale.
     scale = np.asarray(pp["scale"])
-    resid = (fit.idata.posterior_predictive[OBS].values - pp["loc"]) / scale.reshape(scale.shape[:2] + (-1,))
+    resid = (fit.idata.posterior_predictive[OBS].values - loc) / scale.reshape(scale.shape[:2] + (-1,))
     assert abs(float(np.median(resid))) < 0.05
 
     ch = chees_fits[0]

@@ -16,6 +16,7 @@ import bayescale as bs
 from bayescale.fitting.fit import compiled_runner, sampler_config
 from bayescale.inference.aot import TwoStage
 from bayescale.inference.nuts import TRACE_COUNTS
+from bayescale.model.spec import padded_runs
 from bayescale.posterior import idata as _idata
 
 from conftest import FAST, SEED
@@ -55,21 +56,26 @@ def _compiles_during(fn):
 
 
 def test_first_fit_compiles_two_programs_and_no_extender(example_data):
-    # A shape no other test fits: everything this fit needs is compiled here.
+    # Settings no other test uses (lengths are padded to shared sizes, so a new length need not be a new
+    # program): everything this fit needs is compiled here.
     rows = np.arange(example_data.n - 7)
     data = bs.ScalingData.from_arrays(N=example_data.N[rows], D=example_data.D[rows], loss=example_data.loss[rows])
+    settings = dict(FAST, num_warmup=FAST["num_warmup"] - 7)
     before = sum(TRACE_COUNTS.values())
-    fit, compiles = _compiles_during(lambda: bs.fit(data, seed=SEED, until_converged=0, **FAST))
+    fit, compiles = _compiles_during(lambda: bs.fit(data, seed=SEED, until_converged=0, warn=False, **settings))
     # The sampler is two XLA programs (chains' starts; NUTS), plus a few one-op programs JAX compiles
     # on first use (PRNGKey's seeding, a dtype conversion); the extender is neither traced nor compiled.
     assert sum(TRACE_COUNTS.values()) == before + 1
     assert compiles <= 6  # (fewer when JAX's persistent cache already holds the two)
-    runner, key = compiled_runner(fit.model, sampler_config(fit.model, **FAST), fit.model.args(data, fit.ref)[0])
+    runner, key = compiled_runner(fit.model, sampler_config(fit.model, **settings), fit.model.args(data, fit.ref)[0])
     assert [len(exe) for exe in runner._executables.values()] == [2]
     assert TRACE_COUNTS[key] == 1 and TRACE_COUNTS[(key, "extend")] == 0
-    # A refit of the same shape compiles nothing.
-    _, again = _compiles_during(lambda: bs.fit(data, seed=SEED + 1, until_converged=0, **FAST))
-    assert again == 0
+    # A refit of the same shape compiles nothing, nor does one of another length padded to the same size.
+    _, again = _compiles_during(lambda: bs.fit(data, seed=SEED + 1, until_converged=0, warn=False, **settings))
+    shorter = data.subset(np.arange(data.n - 20))
+    assert padded_runs(shorter.n) == padded_runs(data.n)
+    _, shorter_compiles = _compiles_during(lambda: bs.fit(shorter, seed=SEED, until_converged=0, warn=False, **settings))
+    assert again == 0 and shorter_compiles == 0 and sum(TRACE_COUNTS.values()) == before + 1
 
 
 def test_two_stage_runs_the_two_jitted_programs_in_turn():
@@ -102,10 +108,11 @@ def test_compiled_samplers_beyond_the_bound_are_dropped(example_data, monkeypatc
 
     monkeypatch.setattr(nuts, "MAX_RUNNERS", 1)
     counts, keys = [], []
-    for cut in (11, 12, 13):  # shapes no other test fits
+    for cut in (11, 12, 13):  # settings no other test uses: three new samplers
         data = example_data.subset(np.arange(example_data.n - cut))
-        fit = bs.fit(data, seed=SEED, until_converged=0, refit_divergent=(), **FAST)
-        _, key = compiled_runner(fit.model, sampler_config(fit.model, **FAST), fit.model.args(data, fit.ref)[0])
+        settings = dict(FAST, num_warmup=FAST["num_warmup"] - cut)
+        fit = bs.fit(data, seed=SEED, until_converged=0, refit_divergent=(), warn=False, **settings)
+        _, key = compiled_runner(fit.model, sampler_config(fit.model, **settings), fit.model.args(data, fit.ref)[0])
         keys.append(key)
         counts.append(_mappings())
     assert counts[2] - counts[0] < 800, f"mappings after 1, 2, 3 new samplers with a bound of 1: {counts}"

@@ -77,7 +77,7 @@ WORKER = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def datasets():
-    """Eight different 60-row subsets of the example data (equal lengths, as fit_many needs)."""
+    """Eight different 60-row subsets of the example data (one padded length, as fit_many needs)."""
     data = bs.datasets.example(seed=SEED)
     rng = np.random.default_rng(SEED)
     picks = [np.sort(rng.permutation(data.n)[:60]) for _ in range(K)]
@@ -119,8 +119,8 @@ def test_input_errors_before_compiling(datasets, in_process):
         fit_many_across_processes(datasets[0], **SETTINGS)
     with pytest.raises(errors.BatchError, match="got 0 for 1 process"):
         fit_many_across_processes([], **SETTINGS)
-    short = bs.ScalingData.from_arrays(N=datasets[0].N[:50], D=datasets[0].D[:50], loss=datasets[0].loss[:50])
-    with pytest.raises(errors.BatchError, match=r"equal length.*datasets\[0\] has 60 rows and datasets\[2\] has 50"):
+    short = bs.ScalingData.from_arrays(N=datasets[0].N[:40], D=datasets[0].D[:40], loss=datasets[0].loss[:40])
+    with pytest.raises(errors.BatchError, match=r"one compiled size.*datasets\[0\] has 60 rows and datasets\[2\] has 40"):
         fit_many_across_processes([datasets[0], datasets[1], short], **SETTINGS)
     with pytest.raises(errors.BatchError, match=r"datasets\[1\] is a str"):
         fit_many_across_processes([datasets[0], "runs.csv"], **SETTINGS)

@@ -44,7 +44,7 @@ _BY = ("C", "N")
 def fit_all(datasets: Sequence[ScalingData], model: ScalingModel, **fit_kwargs) -> list:
     """Fit every dataset with the same model and settings; the one place backtests and calibration fit.
 
-    Same-shaped datasets (length and shared-error levels, :meth:`ScalingModel.batch_key`) of a
+    Same-shaped datasets (padded length and shared-error levels, :meth:`ScalingModel.batch_key`) of a
     complete-pooling model go through :func:`bayescale.fit_many` (one compiled call per shape); pooled models are fitted one by one with
     :func:`bayescale.fit`, where same-shaped datasets reuse one compiled program.
     """

@@ -169,7 +169,7 @@ def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, floa
     import jax.numpy as jnp
     from numpyro.infer import Predictive
 
-    args, _ = model.args(design, observed=False)
+    args, _ = model.args(design, observed=False, pad=False)
     program = model.program()
     key = jax.random.PRNGKey(seed)
     if fixed is None:

@@ -1,7 +1,8 @@
-"""Many fits at once: :func:`fit_many` over same-length datasets, and :func:`bootstrap`.
+"""Many fits at once: :func:`fit_many` over datasets of one padded length, and :func:`bootstrap`.
 
 The sampler of :func:`bayescale.fit` is one jitted function of the data, so many
-datasets of the same length are fitted by mapping it over a leading dataset axis
+datasets of the same padded length (:func:`~bayescale.model.spec.padded_runs`: 100 to 128 runs
+are one size) are fitted by mapping it over a leading dataset axis
 inside one compiled program (``lax.map``; reused for every later batch of the same
 shape), with blocks of datasets in parallel across host devices (one per core
 on CPU: :mod:`bayescale.inference.devices`). Datasets are mapped, not ``vmap``-ed: vmapped
@@ -34,7 +35,7 @@ from bayescale.inference.nuts import get_extender
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import Prior
-from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.model.spec import ScalingModel, padded_runs, resolve_model
 from bayescale.posterior import idata as _idata
 from bayescale.posterior.result import ScalingFit
 
@@ -76,7 +77,8 @@ def fit_many(
     refit_divergent=REFIT_DIVERGENT,
     method: str = "nuts",
 ) -> list[ScalingFit]:
-    """Fit the same law to many datasets of equal length in one compiled call.
+    """Fit the same law to many datasets of one padded length (:func:`~bayescale.model.spec.padded_runs`) in one
+    compiled call.
 
     Equivalent to ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
     but one compiled call runs every dataset (no per-fit Python or dispatch
@@ -219,18 +221,20 @@ def fit_many(
 
 def check_batch(datasets: list, model: ScalingModel) -> None:
     """Raise :class:`~bayescale.errors.BatchError` unless ``datasets`` can be fitted together by ``model``
-    (all ScalingData, equal lengths, the model's data checks, matching error-model levels), before compiling."""
+    (all ScalingData, lengths of one padded size, the model's data checks, matching error-model levels), before compiling."""
     for i, d in enumerate(datasets):
         if not isinstance(d, ScalingData):
             raise BatchError(f"datasets[{i}] is a {type(d).__name__}, not a bayescale.ScalingData")
     lengths = [d.n for d in datasets]
-    if len(set(lengths)) > 1:
+    sizes = [padded_runs(n) for n in lengths]
+    if len(set(sizes)) > 1:
         counts = {n: lengths.count(n) for n in sorted(set(lengths))}
-        first_odd = next(i for i, n in enumerate(lengths) if n != lengths[0])
+        first_odd = next(i for i, n in enumerate(sizes) if n != sizes[0])
         raise BatchError(
-            f"fit_many needs datasets of equal length (one compiled program per shape); got lengths "
-            f"{counts} (n: how many), e.g. datasets[0] has {lengths[0]} rows and datasets[{first_odd}] has "
-            f"{lengths[first_odd]}; group them by length and call fit_many once per group, or call bs.fit on each"
+            f"fit_many needs datasets of one compiled size (lengths padded to {sorted(set(sizes))} runs, "
+            f"bayescale.model.spec.padded_runs); got lengths {counts} (n: how many), e.g. datasets[0] has "
+            f"{lengths[0]} rows and datasets[{first_odd}] has {lengths[first_odd]}; group them by padded length "
+            f"(bayescale.analyses.backtest.fit_all does) and call fit_many once per group, or call bs.fit on each"
         )
     for d in datasets:
         model.check_data(d)

@@ -66,7 +66,7 @@ def fit_many_across_processes(datasets: Sequence[ScalingData], law=None, *, seed
     Parameters
     ----------
     datasets : sequence of ScalingData
-        All the datasets (the same list on every process): at least one per process, equal lengths.
+        All the datasets (the same list on every process): at least one per process, of one padded length.
     law, warn, **fit_many_kwargs
         As in :func:`~bayescale.fitting.batch.fit_many` (NUTS only: ChEES pools datasets, so its draws
         would depend on the split); the warning names the dataset indices of this process's failed fits.

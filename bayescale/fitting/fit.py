@@ -277,6 +277,14 @@ class Draws(NamedTuple):
     pp: dict | None  # loc and scale of the observation distribution: see likelihoods.predictive_draws
 
 
+def _runs_only(loglik, pp: dict | None, n: int):
+    """The pointwise values of the data's ``n`` runs (last axis), without the padding runs."""
+    loglik = np.asarray(loglik)[..., :n]
+    if pp is not None:
+        pp = {k: (np.asarray(v)[..., :n] if np.ndim(v) == loglik.ndim else v) for k, v in pp.items()}
+    return loglik, pp
+
+
 def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: dict | None = None,
              rhat: dict | None = None, group_labels=None, extra_draws_per_chain: int = 0,
              sampler: str | None = None, refits: tuple = (), pointwise_site: str | None = None) -> ScalingFit:
@@ -313,6 +321,8 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
             n_groups = None if labels is None else len(labels)
             loglik, pp = pointwise(model.program(n_groups), pointwise_site, (model.cache_key, n_groups), args,
                                    posterior)
+        if loglik is not None:  # the sampler's arrays are padded to a shared size (ScalingModel.args)
+            loglik, pp = _runs_only(loglik, pp, data.n)
         predictive = {}
         if pp is not None:
             params = {**pp, **{k: posterior[k] for k in model.likelihood.extra_sites}}

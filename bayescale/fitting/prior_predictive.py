@@ -57,7 +57,7 @@ def prior_predictive(
         raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
     model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling)
     model.check_data(data)
-    args, labels = model.args(data, observed=False)
+    args, labels = model.args(data, observed=False, pad=False)
     program = model.program(None if labels is None else len(labels))
     draws = Predictive(program, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), *args)
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}

@@ -27,7 +27,8 @@ programs compiled ahead of time (:mod:`bayescale.inference.aot`): steps 1-2's st
    more compiled program, reused for every extension) when the convergence checks ask
    for more draws.
 
-Because data are arguments, a refit of same-shaped data reuses the compiled
+Because data are arguments, a refit of same-shaped data (lengths padded to shared sizes by
+:meth:`ScalingModel.args <bayescale.model.spec.ScalingModel.args>`) reuses the compiled
 program (:data:`TRACE_COUNTS` counts traces; the tests check it), and the same
 program is mapped over datasets by :func:`bayescale.fit_many`. Compiled programs
 also persist across processes in JAX's compilation cache (:mod:`bayescale.inference.compile_cache`).

@@ -103,6 +103,10 @@ class ErrorModel(abc.ABC):
         """Extra model arguments of ``data`` (level index per run, level positions)."""
         return {}
 
+    def run_keys(self) -> tuple[str, ...]:
+        """The keys of :meth:`args` that hold one value per run (padded with the data, ``ScalingModel.args``)."""
+        return ()
+
     def batch_key(self, data) -> tuple:
         """What besides the length fixes the compiled program's shapes for ``data``."""
         return ()
@@ -194,6 +198,9 @@ class Offsets(ErrorModel):
             idx, _, centres = self._levels(data, a)
             out[f"err_idx_{a}"], out[f"err_pos_{a}"] = idx, centres
         return out
+
+    def run_keys(self):
+        return tuple(f"err_idx_{a}" for a in self.by)
 
     def batch_key(self, data):
         return tuple(int(self._levels(data, a)[1].size) for a in self.by)
@@ -311,6 +318,9 @@ class RandomWalk(Offsets):
             left, w = self._interp(nodes, np.log10(getattr(data, a)))
             out[f"err_wleft_{a}"], out[f"err_wweight_{a}"], out[f"err_wpos_{a}"] = left, w, nodes
         return out
+
+    def run_keys(self):
+        return (*self._iid().run_keys(), *(f"err_{w}_{a}" for a in self.by for w in ("wleft", "wweight")))
 
     def batch_key(self, data):
         return (*self._iid().batch_key(data), *(int(self._nodes(data, a).size) for a in self.by))

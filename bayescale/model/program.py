@@ -2,7 +2,8 @@
 
 A plain function with the observations optional, so the same function serves
 prior predictive checks (``log_loss=None``), fitting and ``Predictive``. The
-arrays are arguments, so refits of same-shaped data reuse the compiled sampler.
+arrays are arguments, so refits of same-shaped data reuse the compiled sampler; runs padding the
+arrays to a shared size (``X["mask"]`` False) are masked out of the likelihood.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None)
         Log covariates of each run, keyed by covariate name (``{"N": log N, "D": log D}``
         for Chinchilla; ``"C"``, ``"U"`` for laws that use them) and, for a grouped
         model, ``"group"`` (the group index of each run), and the error model's level
-        indices and positions (:meth:`ErrorModel.args <bayescale.model.error_models.ErrorModel.args>`).
+        indices and positions (:meth:`ErrorModel.args <bayescale.model.error_models.ErrorModel.args>`),
+        and ``"mask"``: ``False`` for runs that only pad the arrays to a shared compiled size.
     ref : dict
         Reference scales for the centred parametrisation (``Law.reference``).
     log_loss : array, optional
@@ -46,4 +48,5 @@ def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None)
     mu = law.sampled_log_loss(spec.pooling.per_run(sampled, X), ref, *(X[c] for c in law.covariates))
     mu = mu + spec.error_model.sample(priors, X)
     with numpyro.plate("runs", jnp.shape(X[law.covariates[0]])[0]):
-        numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra), obs=log_loss)
+        # Padding runs (X["mask"] False: ScalingModel.args) add nothing to the log density.
+        numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra).mask(X["mask"]), obs=log_loss)

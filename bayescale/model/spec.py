@@ -26,7 +26,34 @@ from bayescale.model.likelihoods import Likelihood, get_likelihood
 from bayescale.model.pooling import Pooling, get_pooling
 from bayescale.model.priors import Prior, merge_priors
 
-__all__ = ["ScalingModel", "resolve_model"]
+__all__ = ["ScalingModel", "resolve_model", "padded_runs", "MASK"]
+
+#: Key of the model argument marking real runs (``True``) and padding (``False``).
+MASK = "mask"
+
+
+def padded_runs(n: int) -> int:
+    """How many runs the compiled program of ``n`` runs is built for.
+
+    Up to 4,096 runs: the next of 32, 48, 64, 96, 128, 192, ... (two sizes per doubling); above,
+    the next multiple of 1,024. Datasets of 100 to 128 runs thus share one compiled sampler (a
+    compile is ~10 s on 2 CPU cores; a backtest's cutoffs and a calibration's designs differ in
+    length), and the padding (at most half the runs, none past a size; a few per cent above
+    4,096) is masked out of the likelihood: the posterior is exactly the unpadded one.
+
+    Examples
+    --------
+    >>> from bayescale.model.spec import padded_runs
+    >>> [padded_runs(n) for n in (5, 32, 33, 100, 180, 240, 5000)]
+    [32, 32, 48, 128, 192, 256, 5120]
+    """
+    n = int(n)
+    if n > 4096:
+        return -(-n // 1024) * 1024
+    size = 32
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size // 3 * 4
+    return size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +135,9 @@ class ScalingModel:
         return {**self.pooling.posterior_dims(self.law), **self.error_model.posterior_dims()}
 
     def batch_key(self, data) -> tuple:
-        """Datasets of one batch key share a compiled program: their length and their error levels."""
-        return (data.n, *self.error_model.batch_key(data))
+        """Datasets of one batch key share a compiled program: their padded length (:func:`padded_runs`)
+        and their error levels."""
+        return (padded_runs(data.n), *self.error_model.batch_key(data))
 
     # ----------------------------------------------------------------- data
     def check_data(self, data) -> None:
@@ -127,22 +155,36 @@ class ScalingModel:
         """Reference scales of the centred parametrisation: geometric means of the data's covariates."""
         return self.law.reference(data.N, data.D, data.U)
 
-    def args(self, data, ref: Mapping[str, float] | None = None, *, observed: bool = True) -> tuple:
+    def args(self, data, ref: Mapping[str, float] | None = None, *, observed: bool = True, pad: bool = True) -> tuple:
         """Model arguments ``(X, ref[, log_loss])`` of one dataset (float32), and its group labels.
 
-        ``X`` holds the log covariates (and the group index of a grouped model).
+        ``X`` holds the log covariates (and the group index of a grouped model), the error
+        model's arguments and ``X["mask"]``. With ``pad=True`` (what the samplers take) every
+        per-run array is padded to :func:`padded_runs` runs by repeating the first run, and the
+        mask, ``False`` there, removes the padding from the likelihood; ``pad=False`` keeps the
+        data's length (simulation: the draws are of exactly the data's runs).
         """
         ref = self.reference(data) if ref is None else ref
+        n = data.n
+        size = padded_runs(n) if pad else n
+
+        def per_run(v, dtype):
+            v = np.asarray(v)
+            return jnp.asarray(np.concatenate([v, np.repeat(v[:1], size - n, axis=0)]), dtype=dtype)
+
         values = covariate_values(self.law.covariates, N=data.N, D=data.D, U=data.U)
-        X = {c: jnp.asarray(np.log(v), dtype=jnp.float32) for c, v in values.items()}
+        X = {c: per_run(np.log(v), jnp.float32) for c, v in values.items()}
         gidx, labels = self.pooling.group_index(data)
         if gidx is not None:
-            X["group"] = jnp.asarray(gidx)
+            X["group"] = per_run(gidx, jnp.int32)
+        run_keys = set(self.error_model.run_keys())
         for k, v in self.error_model.args(data).items():
-            X[k] = jnp.asarray(v, dtype=jnp.int32 if np.issubdtype(np.asarray(v).dtype, np.integer) else jnp.float32)
+            dtype = jnp.int32 if np.issubdtype(np.asarray(v).dtype, np.integer) else jnp.float32
+            X[k] = per_run(v, dtype) if k in run_keys else jnp.asarray(v, dtype=dtype)
+        X[MASK] = jnp.asarray(np.arange(size) < n)
         args = (X, {k: jnp.asarray(v, dtype=jnp.float32) for k, v in ref.items()})
         if observed:
-            args = args + (jnp.asarray(np.log(np.asarray(data.loss, dtype=np.float64)), dtype=jnp.float32),)
+            args = args + (per_run(np.log(np.asarray(data.loss, dtype=np.float64)), jnp.float32),)
         return args, labels
 
     # ----------------------------------------------------------------- program
