@@ -31,6 +31,10 @@ relative error), 50% and 90% coverage with Clopper-Pearson 95% bounds (they trea
 independent, which neighbouring runs of one sweep are not: read them as a guide), mean CRPS (nats), and
 bayescale's convergence (divergences, max R-hat, min bulk ESS over the law's parameters, converged).
 
+``--min-tokens-per-param R`` fits both methods on the training runs with D / N >= R only (every split alike;
+held-out runs are all scored). Default 0: every run. Porian's sweeps reach D / N = 0.01 at small budgets
+(a 900M-parameter model trained on 9M tokens, mostly warmup, loss 8-9), far outside where the law holds.
+
 **Porian frontier check**: per configuration, does the 90% interval of N_opt at the largest held-out budget
 (``fit.frontier(C)``; for the classic fit, bootstrap quantiles of the closed-form N_opt) contain the
 empirical IsoFLOP minimum, the N of the lowest-loss run at that budget?
@@ -40,6 +44,7 @@ empirical IsoFLOP minimum, the N of the lowest-loss run at that budget?
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --quick           # smoke run: 3 splits, 4 starts
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --splits epoch li porian:3
     PYTHONPATH=$PWD python benchmarks/real_backtests.py --error-model walk:C+offsets:C --target-accept 0.95 --bayescale-only
+    PYTHONPATH=$PWD python benchmarks/real_backtests.py --min-tokens-per-param 4
 
 Writes ``benchmarks/results/real_backtests.json`` (``real_backtests_quick.json`` with ``--quick``; folder
 ``--out``), machine information included. Data are read from ``../shared/data`` (``--data-dir``).
@@ -132,6 +137,19 @@ def make_splits(data_dir: Path, names: list[str]) -> list[Split]:
     if porian:
         which = None if "porian" in porian else sorted({int(n.split(":", 1)[1]) for n in porian})
         out += porian_splits(data_dir, which)
+    return out
+
+
+def trained_only(splits: list[Split], min_tokens_per_param: float) -> list[Split]:
+    """The splits with training runs of ``D / N >= min_tokens_per_param`` only (held-out runs untouched)."""
+    if min_tokens_per_param <= 0:
+        return splits
+    out = []
+    for sp in splits:
+        keep = np.flatnonzero(sp.train.D / sp.train.N >= min_tokens_per_param)
+        if keep.size < 10:
+            raise SystemExit(f"split {sp.name}: only {keep.size} training runs have D / N >= {min_tokens_per_param}")
+        out.append(dataclasses.replace(sp, train=sp.train.subset(keep)))
     return out
 
 
@@ -335,6 +353,8 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=None, help="bayescale num_warmup (default: bs.fit's)")
     p.add_argument("--draws", type=int, default=None, help="bayescale num_samples (default: bs.fit's)")
     p.add_argument("--target-accept", type=float, default=None, help="bayescale target_accept (default: bs.fit's)")
+    p.add_argument("--min-tokens-per-param", type=float, default=0.0,
+                   help="fit on training runs with D / N at least this (default 0: all); held-out runs all scored")
     p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
@@ -349,7 +369,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"no data folder {data_dir}: the real-data CSV files live in ../shared/data (--data-dir)")
 
     t_start = time.perf_counter()
-    splits = make_splits(data_dir, args.splits)
+    splits = trained_only(make_splits(data_dir, args.splits), args.min_tokens_per_param)
     grid = classic_grid(small=args.grid == "small")
     records = []
     methods = ("bayescale",) if args.bayescale_only else ("bayescale", "classic")
@@ -395,7 +415,8 @@ def main(argv=None) -> dict:
 
     print(f"\nReal-data backtests: bayescale (bs.fit defaults, likelihood={args.likelihood}, "
           f"error model {parse_error_model(args.error_model).label}"
-          f"{'' if args.warmup is None else f', {args.warmup}+{args.draws} draws'}) vs classic (summed Huber, "
+          f"{'' if args.warmup is None else f', {args.warmup}+{args.draws} draws'}"
+          f"{'' if not args.min_tokens_per_param else f'; training runs with D/N >= {args.min_tokens_per_param:g}'}) vs classic (summed Huber, "
           f"L-BFGS-B, {GRIDS[args.grid]}, bootstrap {args.resamples} resamples); seeds {args.seeds}\n")
     print(table(rows, COLUMNS))
 
@@ -436,7 +457,8 @@ def main(argv=None) -> dict:
         "settings": {"seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
                      "error_model": parse_error_model(args.error_model).to_dict(), "bayescale_only": args.bayescale_only,
                      "grid": args.grid, "starts": len(grid), "resamples": args.resamples, "warmup": args.warmup,
-                     "draws": args.draws, "target_accept": args.target_accept, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
+                     "draws": args.draws, "target_accept": args.target_accept,
+                     "min_tokens_per_param": args.min_tokens_per_param, "levels": list(LEVELS), "epoch_cutoff_C": EPOCH_CUTOFF_C,
                      "li_cutoff_N": LI_CUTOFF_N, "porian_held_out_budgets": PORIAN_HELD_OUT, "boot_options": BOOT_OPTIONS},
         "wall_s": wall,
         "splits": [_jsonable(r) for r in records],
@@ -446,6 +468,8 @@ def main(argv=None) -> dict:
     }
     suffix = "" if args.error_model == "independent" else "_" + parse_error_model(args.error_model).label.translate(
         str.maketrans({"(": "_", ")": "", ",": "", "+": "_"}))
+    if args.min_tokens_per_param > 0:
+        suffix += f"_tpp{args.min_tokens_per_param:g}"
     path = write_json("real_backtests" + ("_quick" if args.quick else "") + suffix, payload, args.out)
     print(f"wrote {path}")
     return payload
