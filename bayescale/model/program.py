@@ -13,10 +13,12 @@ import numpyro
 
 from bayescale.model.likelihoods import NOISE
 
-__all__ = ["scaling_program", "OBS", "NOISE"]
+__all__ = ["scaling_program", "OBS", "NOISE", "MASK"]
 
 #: Site name of the observed log losses.
 OBS = "log_loss"
+#: Key of the model argument marking real runs (``True``) and padding (``False``): ``ScalingModel.args``.
+MASK = "mask"
 
 
 def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None):
@@ -48,5 +50,5 @@ def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None)
     mu = law.sampled_log_loss(spec.pooling.per_run(sampled, X), ref, *(X[c] for c in law.covariates))
     mu = mu + spec.error_model.sample(priors, X)
     with numpyro.plate("runs", jnp.shape(X[law.covariates[0]])[0]):
-        # Padding runs (X["mask"] False: ScalingModel.args) add nothing to the log density.
-        numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra).mask(X["mask"]), obs=log_loss)
+        # Padding runs (X[MASK] False: ScalingModel.args) add nothing to the log density.
+        numpyro.sample(OBS, likelihood.dist(mu, sigma, **extra).mask(X[MASK]), obs=log_loss)

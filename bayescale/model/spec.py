@@ -25,11 +25,10 @@ from bayescale.model.laws import get_law
 from bayescale.model.likelihoods import Likelihood, get_likelihood
 from bayescale.model.pooling import Pooling, get_pooling
 from bayescale.model.priors import Prior, merge_priors
+from bayescale.model.program import MASK, scaling_program
 
 __all__ = ["ScalingModel", "resolve_model", "padded_runs", "MASK"]
 
-#: Key of the model argument marking real runs (``True``) and padding (``False``).
-MASK = "mask"
 
 
 def padded_runs(n: int) -> int:
@@ -190,8 +189,6 @@ class ScalingModel:
     # ----------------------------------------------------------------- program
     def program(self, n_groups: int | None = None):
         """The NumPyro model ``f(X, ref, log_loss=None)`` of this spec (see :mod:`bayescale.model.program`)."""
-        from bayescale.model.program import scaling_program
-
         return functools.partial(scaling_program, spec=self, n_groups=n_groups)
 
     @property
