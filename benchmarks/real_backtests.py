@@ -71,6 +71,8 @@ LI_CUTOFF_N = 5e8
 #: Porian split: the largest budgets of each configuration held out.
 PORIAN_HELD_OUT = 3
 LEVELS = (0.5, 0.9)
+#: Training runs with fewer tokens per parameter are left out of both fits (``--min-tokens-per-param``).
+MIN_TOKENS_PER_PARAM = 4.0
 #: Tolerances of the bootstrap refits (see the module docstring).
 BOOT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000}
 GRIDS = {"full": "4,500 starts (Epoch AI's grid)", "small": "4 starts (a, b in {5, 10}; e, alpha, beta = 0.5)"}
@@ -185,14 +187,19 @@ def summarize(points: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- the two methods
 def parse_error_model(text: str):
-    """``independent``, ``offsets[:AXES]``, ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D)
+    """``extrapolation[:PER_DECADE]``, ``independent``, ``offsets[:AXES]``, ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D)
     -> a bayescale error model; ``offsets`` and ``walk`` alone are ``bs.Offsets()`` and ``bs.RandomWalk()``.
 
     >>> parse_error_model("walk:N,D+offsets:C").label
     'walk(N,D)+offsets(C)'
+    >>> parse_error_model("extrapolation:0.03").label
+    'extrapolation(C, 0.03/sqrt(decade))'
     """
     import bayescale as bs
 
+    if text.split(":", 1)[0] == "extrapolation":
+        scale = text.split(":", 1)[1] if ":" in text else ""
+        return bs.Extrapolation(per_decade=float(scale)) if scale else bs.Extrapolation()
     parts = dict((p.split(":", 1) + [""])[:2] for p in text.split("+"))
     axes = {k: tuple(a for a in v.split(",") if a) for k, v in parts.items()}
     if set(axes) == {"independent"}:
@@ -204,7 +211,7 @@ def parse_error_model(text: str):
         if "offsets" in axes:
             kw["offsets"] = axes["offsets"]  # "walk:C+offsets:" -> no offsets
         return bs.RandomWalk(**kw)
-    raise SystemExit(f"unknown --error-model {text!r}: e.g. independent, offsets:C, offsets:C,N, walk:C+offsets:C, walk:N,D")
+    raise SystemExit(f"unknown --error-model {text!r}: e.g. extrapolation, extrapolation:0.03, independent, offsets:C, offsets:C,N, walk:C+offsets:C, walk:N,D")
 
 
 def run_bayescale(split: Split, seed: int, args) -> dict:
@@ -226,6 +233,13 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
         test = split.test
         draws = fit.predict_draws(N=test.N, D=test.D, noise=True, seed=seed)
         pts = _points(np.median(draws, axis=0), draws, test.loss)
+        cv = None
+        em = fit.model.error_model
+        if isinstance(em, bs.Extrapolation):  # for cross_validate_discrepancy: law + noise, and a unit discrepancy
+            cov = {"C": test.C, "N": test.N, "D": test.D}  # the same seed gives the draws predict_draws added
+            cv = {"base_log": np.log(draws) - em.draws(fit, cov, seed),
+                  "unit": dataclasses.replace(em, per_decade=0.5).draws(fit, cov, seed + 1) / 0.5,
+                  "decades": _decades_beyond(np.log10(getattr(test, em.by)), np.log10(getattr(split.train, em.by)))}
         front = None
         if split.frontier_C is not None:
             f = fit.frontier(C=split.frontier_C, prob=0.9).iloc[0]
@@ -235,13 +249,71 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
     d = fit.diagnostics
     post = fit.draws()
     return {
-        "wall_s": wall, "points": pts, "frontier": front,
+        "wall_s": wall, "points": pts, "frontier": front, "_cv": cv,
         "diagnostics": {"divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
                         "min_ess_bulk": float(min(d.ess_bulk.values())), "converged": bool(fit.converged),
                         "mean_steps": float(d.mean_steps)},
         "posterior_median": {k: float(np.median(v)) for k, v in post.items() if np.ndim(v) == 1},
         "warnings": sorted({f"{w.category.__name__}: {str(w.message)[:300]}" for w in caught}),
     }
+
+
+def _decades_beyond(x: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Distance of each log10 value ``x`` outside the range of ``train``, in decades (0 inside)."""
+    return np.maximum(train.min() - x, 0.0) + np.maximum(x - train.max(), 0.0)
+
+
+def discrepancy_mle(resid: np.ndarray, sd: np.ndarray, decades: np.ndarray) -> float:
+    """Maximum-likelihood Brownian scale ``t`` of forecast errors: ``resid ~ Normal(0, sd**2 + t**2 * decades)``.
+
+    ``resid``: log observed minus the median of the discrepancy-free forecast; ``sd``: that forecast's
+    standard deviation (law and noise, normal approximation); ``decades``: distance beyond the training range.
+
+    >>> rng = np.random.default_rng(0)
+    >>> d = rng.uniform(0.3, 2.0, 4000)
+    >>> round(discrepancy_mle(rng.normal(0.0, np.sqrt(0.01**2 + 0.02**2 * d)), np.full(d.size, 0.01), d), 3)
+    0.02
+    """
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t):
+        v = sd**2 + np.exp(2.0 * log_t) * decades
+        return 0.5 * float(np.sum(np.log(v) + resid**2 / v))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(1e-5), np.log(0.5)), method="bounded").x))
+
+
+def cross_validate_discrepancy(records: list[dict], splits: dict) -> dict | None:
+    """Held-out scores of the Extrapolation discrepancy's scale: each split (and each dataset) scored with
+    the scale fitted, by :func:`discrepancy_mle`, on the other splits' (datasets') held-out errors only."""
+    recs = [r for r in records if r["bayescale"].get("_cv") is not None]
+    if len(recs) < 2:
+        return None
+    stats = []
+    for r in recs:
+        cv = r["bayescale"]["_cv"]
+        y = np.log(splits[r["split"]].test.loss)
+        stats.append((y - np.median(cv["base_log"], axis=0), np.std(cv["base_log"], axis=0), cv["decades"]))
+    cat = lambda idx: tuple(np.concatenate([stats[i][k] for i in idx]) for k in range(3))  # noqa: E731
+    everything = discrepancy_mle(*cat(range(len(recs))))
+    out = {"mle_all_splits": everything, "folds": {}}
+    for fold, key in (("leave_one_split_out", "split"), ("leave_one_dataset_out", "dataset")):
+        points, rows, groups = [], [], {}
+        for group in dict.fromkeys(r[key] for r in recs):
+            inside = [i for i, r in enumerate(recs) if r[key] == group]
+            t = discrepancy_mle(*cat([i for i in range(len(recs)) if i not in inside]))
+            mine = []
+            for i in inside:
+                cv = recs[i]["bayescale"]["_cv"]
+                draws = np.exp(cv["base_log"] + t * cv["unit"])
+                pts = _points(np.median(draws, axis=0), draws, splits[recs[i]["split"]].test.loss)
+                points.append(pts)
+                mine.append(pts)
+                rows.append({"split": recs[i]["split"], "seed": recs[i]["seed"], "held_out": group, "per_decade": t,
+                             **summarize([pts])})
+            groups[group] = {"per_decade": t, **summarize(mine)}
+        out["folds"][fold] = {"pooled": summarize(points), "groups": groups, "rows": rows}
+    return out
 
 
 def _law(p: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
@@ -345,16 +417,18 @@ def main(argv=None) -> dict:
                    help="smoke run: splits epoch, li, porian:3 (unless --splits), small grid, 20 resamples, 300+300 draws")
     p.add_argument("--splits", nargs="+", default=None, help="epoch, li, porian (all 15), porian:<i> (default: all)")
     p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
-    p.add_argument("--error-model", default="independent",
-                   help="bayescale's shared errors: independent (default), offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
+    p.add_argument("--error-model", default="extrapolation",
+                   help="bayescale's shared errors: extrapolation (bs.fit's default), extrapolation:0.03, independent, "
+                        "offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
     p.add_argument("--bayescale-only", action="store_true", help="skip the classic fit (to compare bayescale variants)")
     p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
     p.add_argument("--warmup", type=int, default=None, help="bayescale num_warmup (default: bs.fit's)")
     p.add_argument("--draws", type=int, default=None, help="bayescale num_samples (default: bs.fit's)")
     p.add_argument("--target-accept", type=float, default=None, help="bayescale target_accept (default: bs.fit's)")
-    p.add_argument("--min-tokens-per-param", type=float, default=0.0,
-                   help="fit on training runs with D / N at least this (default 0: all); held-out runs all scored")
+    p.add_argument("--min-tokens-per-param", type=float, default=MIN_TOKENS_PER_PARAM,
+                   help=f"fit on training runs with D / N at least this (default {MIN_TOKENS_PER_PARAM:g}; 0: every run); "
+                        "held-out runs all scored")
     p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
@@ -442,12 +516,30 @@ def main(argv=None) -> dict:
         counts = {m: sum(f[m]["contains"] for f in frontier) for m in methods}
         print(f"\ncontained: bayescale {counts['bayescale']}/{len(frontier)}"
               + ("" if args.bayescale_only else f", classic {counts['classic']}/{len(frontier)}"))
+    cv = cross_validate_discrepancy(records, by_name)
+    if cv is not None:
+        print(f"\nExtrapolation discrepancy, held out: each split (dataset) forecast with the scale per sqrt(decade) "
+              f"fitted on the other splits' (datasets') errors only. Fitted on every split: {cv['mle_all_splits']:.4f} "
+              f"(this run's: {parse_error_model(args.error_model).per_decade:g})\n")
+        cv_rows = []
+        for fold, res in cv["folds"].items():
+            scales = [g["per_decade"] for g in res["groups"].values()]
+            for label, s_ in [("all (pooled)", res["pooled"]), *((g, v) for g, v in res["groups"].items()
+                                                                 if fold == "leave_one_dataset_out")]:
+                t = f"{min(scales):.4f}-{max(scales):.4f}" if label == "all (pooled)" else f"{s_['per_decade']:.4f}"
+                cv_rows.append({"fold": fold.replace("_", " "), "test": label, "scale": t, "n": s_["n_test"],
+                                "mare": 100 * s_["median_abs_rel_error"], "crps": s_["crps"],
+                                **{f"cov{q}": f"{s_[f'coverage_{q}']:.2f} [{s_[f'coverage_{q}_ci'][0]:.2f}, "
+                                              f"{s_[f'coverage_{q}_ci'][1]:.2f}]" for q in ("50", "90")}})
+        print(table(cv_rows, [("fold", "held out", ""), ("test", "scored", ""), ("scale", "scale(s) used", ""),
+                              ("n", "n test", ""), ("mare", "med abs rel err %", ".2f"), ("cov50", "cov 50% [CP 95%]", ""),
+                              ("cov90", "cov 90% [CP 95%]", ""), ("crps", "CRPS", ".4f")]))
     print(f"\ntotal wall time {wall:.0f} s")
 
     def _jsonable(rec):
         out = dict(rec)
         for m in methods:
-            out[m] = {k: v for k, v in rec[m].items()}
+            out[m] = {k: v for k, v in rec[m].items() if k != "_cv"}
             out[m]["points"] = {k: np.asarray(v).tolist() for k, v in rec[m]["points"].items()}
         split = by_name[rec["split"]]
         out["test"] = {"N": split.test.N.tolist(), "D": split.test.D.tolist(), "loss": split.test.loss.tolist()}
@@ -463,12 +555,13 @@ def main(argv=None) -> dict:
         "wall_s": wall,
         "splits": [_jsonable(r) for r in records],
         "pooled": pooled,
+        "discrepancy_cross_validation": cv,
         "frontier_check": {"rows": [{k: v for k, v in f.items() if k not in ("bs", "bs_in", "cl", "cl_in")} for f in frontier],
                            "contained": counts, "configurations": len(frontier)},
     }
-    suffix = "" if args.error_model == "independent" else "_" + parse_error_model(args.error_model).label.translate(
-        str.maketrans({"(": "_", ")": "", ",": "", "+": "_"}))
-    if args.min_tokens_per_param > 0:
+    suffix = "" if args.error_model == "extrapolation" else "_" + parse_error_model(args.error_model).label.translate(
+        str.maketrans({"(": "_", ")": "", ",": "", "+": "_", " ": "", "/": "per"}))
+    if args.min_tokens_per_param != MIN_TOKENS_PER_PARAM:
         suffix += f"_tpp{args.min_tokens_per_param:g}"
     path = write_json("real_backtests" + ("_quick" if args.quick else "") + suffix, payload, args.out)
     print(f"wrote {path}")

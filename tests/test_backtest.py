@@ -80,10 +80,16 @@ def test_scores_are_sensible_on_the_example(bt):
 
 
 def test_lpd_matches_scipy(bt):
-    """Log predictive density of one held-out run, recomputed with scipy's Student-t."""
-    fit, p = bt.fits[0], bt.points[bt.points.cutoff == CUTOFFS[0]].iloc[3]
+    """Log predictive density of one held-out run, recomputed with scipy's Student-t around the law plus
+    the default error model's discrepancy draws (beyond the cutoff), which the backtest adds."""
+    fit, held = bt.fits[0], bt.points[bt.points.cutoff == CUTOFFS[0]]
+    p = held.iloc[3]
     d = fit.draws()
-    mu = np.log(fit.predict_draws(N=p.N, D=p.D))[:, 0]
+    law = np.log(fit.predict_draws(N=p.N, D=p.D))[:, 0]
+    extra = fit.model.error_model.draws(fit, {"N": held.N.to_numpy(), "D": held.D.to_numpy(),
+                                              "C": 6.0 * held.N.to_numpy() * held.D.to_numpy()}, SEED)[:, 3]
+    assert fit.model.error_model == bs.Extrapolation() and np.std(extra) > 0  # held-out C lies beyond the data
+    mu = law + extra
     logp = stats.t.logpdf(np.log(p.loss), df=fit.likelihood.df, loc=mu, scale=d["sigma"])
     expected = np.logaddexp.reduce(logp) - np.log(logp.size)
     assert p.lpd == pytest.approx(expected, abs=1e-3)  # float32 law evaluation

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/real_backtests.py: quick mode on the Li split (75 training runs, 6 held out),
+"""Smoke test of benchmarks/real_backtests.py: quick mode on the Li split (61 training runs with D/N >= 4, 6 held out),
 bayescale and the classic bootstrap baseline side by side, checking the JSON it writes. No score is
 asserted beyond sanity: the numbers are the benchmark's output, not a test. About 20 s on 2 cores."""
 
@@ -7,12 +7,14 @@ import math
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from conftest import SEED, SHARED_DATA
 
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 LI_FILE = SHARED_DATA / "li2025_misfitting_scaling_results_last_ckpt_only.csv"
+EPOCH_FILE = SHARED_DATA / "epoch_chinchilla_svg_extracted_data.csv"
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +32,15 @@ def real_backtests():
 def test_real_backtests_quick_li(real_backtests, tmp_path, capsys):
     real_backtests.main(["--quick", "--splits", "li", "--resamples", "10", "--out", str(tmp_path)])
     text = capsys.readouterr().out
-    assert "| li | bayescale | 75/6 |" in text and "| li | classic | 75/6 |" in text
+    assert "| li | bayescale | 61/6 |" in text and "| li | classic | 61/6 |" in text
     saved = json.loads((tmp_path / "real_backtests_quick.json").read_text())
     assert saved["benchmark"] == "real_backtests_quick" and saved["schema_version"] == 1
     assert saved["machine"]["cpu_count"] >= 1 and "bayescale" in saved["machine"]["versions"]
     s = saved["settings"]
     assert s["quick"] and s["splits"] == ["li"] and s["starts"] == 4 and s["resamples"] == 10 and s["seeds"] == [0]
     (rec,) = saved["splits"]
-    assert rec["split"] == "li" and rec["n_train"] == 75 and rec["n_test"] == 6 and rec["extrapolation"] > 1
+    assert s["min_tokens_per_param"] == 4.0 and s["error_model"]["name"] == "extrapolation"
+    assert rec["split"] == "li" and rec["n_train"] == 61 and rec["n_test"] == 6 and rec["extrapolation"] > 1
     for method in ("bayescale", "classic"):
         summ = rec[method]["summary"]
         assert summ["n_test"] == 6
@@ -52,3 +55,31 @@ def test_real_backtests_quick_li(real_backtests, tmp_path, capsys):
     assert set(rec["classic"]["point"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(saved["pooled"]) == {"all (pooled)"}
     assert saved["frontier_check"]["configurations"] == 0  # the frontier check is Porian's
+
+
+def test_discrepancy_mle_recovers_a_known_scale(real_backtests):
+    """4,000 errors with sd**2 + t**2 * d variance: the estimate is within 10% of t = 0.02 (its relative
+    standard error is about 2.5%, so a false failure is a 4-sigma event); seeds 0-4 checked."""
+    rng = np.random.default_rng(SEED)
+    d = rng.uniform(0.3, 2.0, 4000)
+    sd = np.full(d.size, 0.01)
+    t = real_backtests.discrepancy_mle(rng.normal(0.0, np.sqrt(sd**2 + 0.02**2 * d)), sd, d)
+    assert t == pytest.approx(0.02, rel=0.10)
+    # No discrepancy in the errors: the estimate goes to the bottom of its range.
+    assert real_backtests.discrepancy_mle(rng.normal(0.0, sd), sd, d) < 0.004
+
+
+@pytest.mark.skipif(not (LI_FILE.exists() and EPOCH_FILE.exists()), reason="../shared/data/ not present")
+def test_real_backtests_cross_validate_the_discrepancy(real_backtests, tmp_path, capsys):
+    real_backtests.main(["--quick", "--splits", "epoch", "li", "--bayescale-only", "--out", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "Extrapolation discrepancy, held out" in text and "| leave one split out | all (pooled) |" in text
+    saved = json.loads((tmp_path / "real_backtests_quick.json").read_text())
+    cv = saved["discrepancy_cross_validation"]
+    assert 1e-5 < cv["mle_all_splits"] < 0.5
+    for fold in ("leave_one_split_out", "leave_one_dataset_out"):
+        res = cv["folds"][fold]
+        assert set(res["groups"]) == {"epoch", "li"} and res["pooled"]["n_test"] == 123 + 6
+        # Each split is scored with the scale fitted on the other one alone: two different scales.
+        assert res["groups"]["epoch"]["per_decade"] != res["groups"]["li"]["per_decade"]
+        assert all(0.0 <= g["coverage_50"] <= g["coverage_90"] <= 1.0 for g in res["groups"].values())

@@ -109,9 +109,10 @@ def fit(
         parameter (non-centred); ``"none"`` gives each group its own parameters. See
         :mod:`bayescale.model.pooling`.
     error_model : str or ErrorModel
-        Errors runs share beyond the noise: ``"independent"`` (default), ``"offsets"`` (per
-        compute budget and model size), ``"random_walk"``, or e.g. ``bs.Offsets(by="C")``; see
-        :mod:`bayescale.model.error_models`.
+        Errors runs share beyond the noise: ``"extrapolation"`` (default: none inside the data's
+        compute range, a discrepancy growing with the distance beyond it, measured on real
+        backtests), ``"independent"``, ``"offsets"`` (per compute budget and model size),
+        ``"random_walk"``, or e.g. ``bs.Offsets(by="C")``; see :mod:`bayescale.model.error_models`.
     seed : int
         Same seed, same data, same machine: identical draws.
     num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar, chain_method

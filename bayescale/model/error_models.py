@@ -6,7 +6,11 @@ share a schedule, hyperparameters and read-off error, and the law itself is only
 approximately right. An error model adds shared terms to the law's log loss,
 ``log L_i = law(N_i, D_i) + sum_terms u_term[level(i)] + noise_i``:
 
-- :class:`Independent` (``"independent"``, default): no shared terms.
+- :class:`Extrapolation` (``"extrapolation"``, default): no shared terms inside the training range
+  of compute (the posterior is the independent one); beyond it, a Brownian model discrepancy of
+  fixed scale (``per_decade``, default 0.021 log loss per sqrt(decade), measured on the real
+  backtests), so forecasts far from the data say how far the law itself may drift.
+- :class:`Independent` (``"independent"``): no shared terms anywhere.
 - :class:`Offsets` (``"offsets"``, by C and N): an offset in log loss per level of each
   axis, ``u_k = sd * z_k`` with ``z_k ~ Normal(0, 1)`` (non-centred) and ``sd`` learned
   (prior ``HalfNormal(0.05)``, site ``err_sd_<axis>``).
@@ -28,7 +32,8 @@ offset; a run at a new level gets a new draw, shared by the new runs of that lev
 node, so its variance grows linearly with the distance in decades beyond the training
 range. These draws enter every posterior predictive (:meth:`ScalingFit.predict`'s
 ``pred_*`` columns, ``predict_draws(noise=True)``, backtests, ``prob_better(noise=True)``);
-the law-only columns (``loss_*``) and the frontier are the law alone.
+the law-only columns (``loss_*``) and the frontier are the law alone. :class:`Extrapolation`
+adds its draws the same way, beyond the training range only.
 
 Examples
 --------
@@ -53,14 +58,17 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
+from bayescale.model.likelihoods import NOISE
 from bayescale.model.levels import DEFAULT_RESOLUTION, SLACK, assign_levels, brownian_fill, levels
 from bayescale.model.priors import Prior
 
-__all__ = ["ErrorModel", "Independent", "Offsets", "RandomWalk", "ERROR_MODELS", "get_error_model", "levels",
+__all__ = ["ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk", "ERROR_MODELS", "get_error_model", "levels",
            "DEFAULT_RESOLUTION", "AXES"]
 
 #: Default prior of an offset scale and of a walk's scale per sqrt(decade), on log loss.
 DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
+#: Default scale of :class:`Extrapolation`: log loss per sqrt(decade) beyond the data (measured: see its docstring).
+DEFAULT_EXTRAPOLATION_PER_DECADE = 0.021
 #: Axes whose levels may share an error: compute, parameters, tokens.
 AXES = ("C", "N", "D")
 
@@ -122,6 +130,11 @@ class ErrorModel(abc.ABC):
         """Posterior predictive draws ``(S, m)`` of the shared error at new runs ``cov`` (0.0 for none)."""
         return 0.0
 
+    @property
+    def program_key(self) -> "ErrorModel":
+        """What of the error model the compiled program depends on (models of one key share a sampler)."""
+        return self
+
     def to_dict(self) -> dict:
         return {"name": self.name, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
 
@@ -144,6 +157,69 @@ class Independent(ErrorModel):
     """No shared errors: every run deviates from the law independently (the likelihood alone)."""
 
     name: ClassVar[str] = "independent"
+
+
+@dataclasses.dataclass(frozen=True)
+class Extrapolation(ErrorModel):
+    """Independent runs in the data; beyond them, a model discrepancy that grows with the distance.
+
+    Inside the training range of ``by`` (``"C"`` by default) this is :class:`Independent`: nothing is
+    added to the likelihood, the posterior is the independent one. A forecast at a value of ``by``
+    outside that range gets a Brownian discrepancy in log loss that starts at 0 at the nearest end
+    of the range: ``per_decade * W(d)`` with ``d`` the distance in decades, variance
+    ``per_decade**2 * d``, one draw per level shared by the new runs of that level (Brownian between
+    levels). It says what the data cannot: how far the law itself drifts from the truth beyond them.
+
+    The default ``per_decade`` is measured, not learned from the data being fitted (nothing inside
+    the range informs it): it is the maximum-likelihood scale of the law's extrapolation errors on
+    the real backtests of Epoch, Porian et al. and Li et al. (``benchmarks/real_backtests.py``,
+    README, "Extrapolation discrepancy"; held-out: leave-one-split-out and leave-one-dataset-out
+    numbers there). ``per_decade=0`` trusts the law exactly (the same as :class:`Independent`).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> m = bs.ScalingModel(error_model=bs.Extrapolation(per_decade=0.03))
+    >>> m.error_model.label, m.error_model.program_key, m.error_model.scale_sites
+    ('extrapolation(C, 0.03/sqrt(decade))', Independent(), ())
+    """
+
+    name: ClassVar[str] = "extrapolation"
+    per_decade: float = DEFAULT_EXTRAPOLATION_PER_DECADE
+    by: str = "C"
+    resolution: float = DEFAULT_RESOLUTION
+
+    def __post_init__(self) -> None:
+        t = self.per_decade
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= float(t) < 1.0:
+            raise ConfigError(f"Extrapolation per_decade must be a standard deviation of log loss per sqrt(decade) in "
+                              f"[0, 1), e.g. {DEFAULT_EXTRAPOLATION_PER_DECADE}; got per_decade={t!r}")
+        object.__setattr__(self, "per_decade", float(t))
+        if self.by not in AXES:
+            raise ConfigError(f"Extrapolation by must be one of {list(AXES)} (one axis), got by={self.by!r}")
+        object.__setattr__(self, "resolution", Offsets(by=(), resolution=self.resolution).resolution)
+
+    @property
+    def program_key(self) -> ErrorModel:
+        return Independent()
+
+    def draws(self, fit, cov, seed):
+        x = np.log10(_axis_values(self.by, cov))
+        train = np.log10(np.asarray(getattr(fit.data, self.by), dtype=np.float64))
+        lo, hi = float(train.min()), float(train.max())
+        new = (x < lo - SLACK) | (x > hi + SLACK)
+        n_draws = fit.posterior_array(NOISE).size  # one value per draw, whatever the model
+        out = np.zeros((n_draws, x.size))
+        if new.any() and self.per_decade > 0:
+            rng = np.random.default_rng([int(seed), 0xE7A])
+            j, _, pos = levels(10.0 ** x[new], self.resolution)
+            zero = np.zeros(n_draws)
+            out[:, new] = brownian_fill([lo, hi], [zero, zero], pos, np.full(n_draws, self.per_decade), rng)[:, j]
+        return out
+
+    @property
+    def label(self) -> str:
+        return f"extrapolation({self.by}, {self.per_decade:g}/sqrt(decade))"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,7 +442,7 @@ class RandomWalk(Offsets):
 
 
 #: Error models by name.
-ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Offsets, RandomWalk)}
+ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Extrapolation, Offsets, RandomWalk)}
 
 
 def get_error_model(error_model: str | ErrorModel) -> ErrorModel:

@@ -69,9 +69,10 @@ class ScalingModel:
     pooling : str or Pooling
         ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
     error_model : str or ErrorModel
-        ``"independent"`` (default), ``"offsets"`` (shared offsets per compute budget and
-        model size) or ``"random_walk"`` (a discrepancy growing with distance in log compute);
-        see :mod:`bayescale.model.error_models`.
+        ``"extrapolation"`` (default: independent runs, and beyond the data's compute a
+        discrepancy whose variance grows with the distance, :class:`~bayescale.Extrapolation`),
+        ``"independent"``, ``"offsets"`` (shared offsets per compute budget and model size) or
+        ``"random_walk"`` (a learned discrepancy over log compute); see :mod:`bayescale.model.error_models`.
     priors : mapping, optional
         Per-parameter overrides of the defaults. After construction ``priors`` holds
         every prior of the model, resolved.
@@ -90,7 +91,7 @@ class ScalingModel:
     likelihood: Likelihood | str = "student_t"
     pooling: Pooling | str = "complete"
     priors: Mapping[str, Prior] | None = None
-    error_model: ErrorModel | str = "independent"
+    error_model: ErrorModel | str = "extrapolation"
 
     def __post_init__(self) -> None:
         law, likelihood, pooling = get_law(self.law), get_likelihood(self.likelihood), get_pooling(self.pooling)
@@ -108,13 +109,13 @@ class ScalingModel:
         return hash(self.cache_key)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, ScalingModel) and self.cache_key == other.cache_key
+        return isinstance(other, ScalingModel) and self.cache_key == other.cache_key and self.error_model == other.error_model
 
     @property
     def cache_key(self) -> tuple:
         """What identifies the compiled program of this model (with the data's shape and the sampler settings)."""
         return (
-            self.law.name, id(self.law), self.likelihood, self.pooling.name, self.error_model,
+            self.law.name, id(self.law), self.likelihood, self.pooling.name, self.error_model.program_key,
             tuple(sorted((k, hash(v)) for k, v in self.priors.items())),
         )
 
@@ -241,7 +242,7 @@ def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=Non
             likelihood="student_t" if likelihood is None else likelihood,
             pooling="complete" if pooling is None else pooling,
             priors=priors,
-            error_model="independent" if error_model is None else error_model,
+            error_model="extrapolation" if error_model is None else error_model,
         )
     if data is not None:
         model.pooling.check(model.law, data)
