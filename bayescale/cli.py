@@ -30,11 +30,18 @@ def _accept_list(text: str) -> tuple[float, ...]:
 
 def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     """The model and NUTS settings every fitting command shares (fit, demo, backtest)."""
+    from bayescale.model.error_models import ERROR_MODELS
     from bayescale.model.likelihoods import LIKELIHOODS
 
     g = p.add_argument_group("model and sampler")
     g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
     g.add_argument("--likelihood", default="student_t", choices=list(LIKELIHOODS), help="noise model on log loss")
+    g.add_argument("--error-model", default="extrapolation", choices=list(ERROR_MODELS),
+                   help="errors runs share beyond the noise (default extrapolation: a measured discrepancy beyond "
+                        "the data's compute; README, Error models)")
+    g.add_argument("--per-decade", type=float, default=None, metavar="SCALE",
+                   help="--error-model extrapolation: the discrepancy's scale, log loss per sqrt(decade) beyond the "
+                        "data (default 0.021; 0: trust the law)")
     g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
@@ -154,9 +161,21 @@ def _report(fit, args) -> int:
     return 0
 
 
+def _error_model(args):
+    from bayescale.errors import ConfigError
+    from bayescale.model.error_models import Extrapolation
+
+    if args.per_decade is None:
+        return args.error_model
+    if args.error_model != "extrapolation":
+        raise ConfigError(f"--per-decade sets the extrapolation discrepancy's scale; it does not apply to "
+                          f"--error-model {args.error_model}: drop --per-decade or use --error-model extrapolation")
+    return Extrapolation(per_decade=args.per_decade)
+
+
 def _fit_kwargs(args) -> dict:
     return dict(
-        law=args.law, likelihood=args.likelihood, seed=args.seed, num_chains=args.chains,
+        law=args.law, likelihood=args.likelihood, error_model=_error_model(args), seed=args.seed, num_chains=args.chains,
         num_warmup=args.warmup, num_samples=args.draws, target_accept=args.target_accept,
         until_converged=args.until_converged, refit_divergent=args.refit_divergent,
     )

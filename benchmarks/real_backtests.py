@@ -13,7 +13,7 @@ Three published sets of runs (cite them with the numbers):
 For every split and seed, in the same run:
 
 - **bayescale**: ``bs.fit(train, seed=s)`` with the library's defaults (``--likelihood`` to change the noise
-  model, ``--error-model`` the shared errors: ``independent``, ``offsets:C``, ``walk:C+offsets:C``, ``offsets:C,N``,
+  model, ``--error-model`` the shared errors: ``extrapolation`` (the default), ``extrapolation:0.03``, ``independent``, ``offsets:C``, ``walk:C+offsets:C``, ``offsets:C,N``,
   ``walk:N,D`` ...; see :func:`parse_error_model`); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
   median, its central 50% and 90% intervals, CRPS from the draws (``bs.crps_from_draws``).
 - **classic** (Hoffmann et al. Approach 3 as Epoch AI replicated it): summed Huber loss (delta 1e-3) on log
@@ -32,8 +32,13 @@ independent, which neighbouring runs of one sweep are not: read them as a guide)
 bayescale's convergence (divergences, max R-hat, min bulk ESS over the law's parameters, converged).
 
 ``--min-tokens-per-param R`` fits both methods on the training runs with D / N >= R only (every split alike;
-held-out runs are all scored). Default 0: every run. Porian's sweeps reach D / N = 0.01 at small budgets
+held-out runs are all scored). Default 4 (chosen on these backtests; 0: every run). Porian's sweeps reach D / N = 0.01 at small budgets
 (a 900M-parameter model trained on 9M tokens, mostly warmup, loss 8-9), far outside where the law holds.
+
+**Extrapolation discrepancy, held out**: with bs.fit's default error model (``bs.Extrapolation``, whose scale
+was fitted on these backtests), each split is scored again with the scale fitted (:func:`discrepancy_mle`) on
+the other splits' held-out errors only, and each dataset with the scale fitted on the other datasets only;
+printed and saved (``discrepancy_cross_validation``) with the scale fitted on every split.
 
 **Porian frontier check**: per configuration, does the 90% interval of N_opt at the largest held-out budget
 (``fit.frontier(C)``; for the classic fit, bootstrap quantiles of the closed-form N_opt) contain the

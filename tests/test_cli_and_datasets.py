@@ -102,6 +102,25 @@ def test_cli_bad_column_exits_2(tmp_path, capsys, example_data):
     assert "MissingColumnError: no column 'params'" in capsys.readouterr().err
 
 
+def test_cli_error_model_options(tmp_path, capsys, example_data):
+    """--error-model and --per-decade reach bs.fit; a scale for another model or a bad scale exits 2, naming
+    the value, before anything compiles."""
+    from bayescale.inference import nuts
+
+    args = cli._parser().parse_args(["fit", "x.csv", "--per-decade", "0.03"])
+    assert cli._fit_kwargs(args)["error_model"] == bs.Extrapolation(per_decade=0.03)
+    assert cli._fit_kwargs(cli._parser().parse_args(["fit", "x.csv", "--error-model", "offsets"]))["error_model"] == "offsets"
+    assert cli._fit_kwargs(cli._parser().parse_args(["fit", "x.csv"]))["error_model"] == "extrapolation"
+    csv = tmp_path / "runs.csv"
+    example_data.to_frame().to_csv(csv, index=False)
+    before = sum(nuts.TRACE_COUNTS.values())
+    assert cli.main(["fit", str(csv), "--error-model", "independent", "--per-decade", "0.01"]) == 2
+    assert "does not apply to --error-model independent" in capsys.readouterr().err
+    assert cli.main(["fit", str(csv), "--per-decade", "-0.5"]) == 2
+    assert "per_decade=-0.5" in capsys.readouterr().err
+    assert sum(nuts.TRACE_COUNTS.values()) == before
+
+
 def test_cli_strict_exits_3_when_not_converged(tmp_path, capsys, example_data):
     csv = tmp_path / "runs.csv"
     example_data.to_frame().to_csv(csv, index=False)
