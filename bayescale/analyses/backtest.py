@@ -228,6 +228,7 @@ def backtest(
     likelihood=None,
     priors=None,
     pooling=None,
+    error_model=None,
     **fit_kwargs,
 ) -> Backtest:
     """Fit on the runs below each cutoff and score the forecasts of the held-out larger runs.
@@ -282,7 +283,8 @@ def backtest(
         )
     levels = check_levels(levels)
     seed = check_seed(fit_kwargs.get("seed", 0))
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling, data=data)
+    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling, data=data,
+                          error_model=error_model)
     law = model.law
     splits = _check_cutoffs(data, cutoff, by, min_train=law.n_params + 2)
     trains = [data.subset(mask) for _, mask in splits]

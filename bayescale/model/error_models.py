@@ -48,7 +48,6 @@ True
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 from typing import ClassVar, Mapping
 
@@ -58,6 +57,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
+from bayescale.model.error_model_base import AXES, ErrorModel, Independent, _axis_values, _check_axes
 from bayescale.model.likelihoods import NOISE
 from bayescale.model.levels import DEFAULT_RESOLUTION, SLACK, assign_levels, brownian_fill, levels
 from bayescale.model.priors import Prior
@@ -69,94 +69,7 @@ __all__ = ["ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk"
 DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
 #: Default scale of :class:`Extrapolation`: log loss per sqrt(decade) beyond the data (measured: see its docstring).
 DEFAULT_EXTRAPOLATION_PER_DECADE = 0.021
-#: Axes whose levels may share an error: compute, parameters, tokens.
-AXES = ("C", "N", "D")
 
-
-def _axis_values(axis: str, cov: Mapping[str, np.ndarray]) -> np.ndarray:
-    if axis not in cov:
-        raise ConfigError(f"this fit's error model shares errors by {axis!r}: give {axis} (or two of N, D, C) to predict")
-    return np.asarray(cov[axis], dtype=np.float64)
-
-
-def _check_axes(name: str, axes) -> tuple[str, ...]:
-    axes = (axes,) if isinstance(axes, str) else tuple(axes)
-    bad = [a for a in axes if a not in AXES]
-    if bad or len(set(axes)) != len(axes):
-        raise ConfigError(f"{name} must name distinct axes among {list(AXES)}, e.g. ('C', 'N'); got {axes!r}")
-    return axes
-
-
-class ErrorModel(abc.ABC):
-    """Shared errors of runs beyond the likelihood's noise (abstract); see :mod:`bayescale.model.error_models`."""
-
-    #: Registry name (``ScalingModel(error_model=name)``), saved with a fit.
-    name: ClassVar[str]
-    #: Whether NUTS may run whitened by the Laplace approximation at the mode (see ``Pooling.whiten``).
-    whiten: ClassVar[bool] = True
-
-    def priors(self) -> dict[str, Prior]:
-        """Default priors of the error model's scale sites."""
-        return {}
-
-    @property
-    def scale_sites(self) -> tuple[str, ...]:
-        """Scale parameters in the posterior (their ESS and R-hat count towards convergence)."""
-        return ()
-
-    def check(self, data) -> None:
-        """Validate against the data (before any compilation)."""
-
-    def args(self, data) -> dict:
-        """Extra model arguments of ``data`` (level index per run, level positions)."""
-        return {}
-
-    def run_keys(self) -> tuple[str, ...]:
-        """The keys of :meth:`args` that hold one value per run (padded with the data, ``ScalingModel.args``)."""
-        return ()
-
-    def batch_key(self, data) -> tuple:
-        """What besides the length fixes the compiled program's shapes for ``data``."""
-        return ()
-
-    def sample(self, priors: Mapping[str, Prior], X: Mapping):
-        """Inside a NumPyro model: the shared error of each run (0.0 for none)."""
-        return 0.0
-
-    def posterior_dims(self) -> dict[str, list[str]]:
-        return {}
-
-    def draws(self, fit, cov: Mapping[str, np.ndarray], seed: int) -> np.ndarray | float:
-        """Posterior predictive draws ``(S, m)`` of the shared error at new runs ``cov`` (0.0 for none)."""
-        return 0.0
-
-    @property
-    def program_key(self) -> "ErrorModel":
-        """What of the error model the compiled program depends on (models of one key share a sampler)."""
-        return self
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
-
-    @classmethod
-    def from_dict(cls, d: Mapping | None) -> "ErrorModel":
-        """Inverse of :meth:`to_dict`; ``None`` (files from before error models) is :class:`Independent`."""
-        if d is None:
-            return Independent()
-        d = dict(d)
-        sub = ERROR_MODELS[d.pop("name")]
-        return sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-    @property
-    def label(self) -> str:
-        return self.name
-
-
-@dataclasses.dataclass(frozen=True)
-class Independent(ErrorModel):
-    """No shared errors: every run deviates from the law independently (the likelihood alone)."""
-
-    name: ClassVar[str] = "independent"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +86,8 @@ class Extrapolation(ErrorModel):
     The default ``per_decade`` is measured, not learned from the data being fitted (nothing inside
     the range informs it): it is the maximum-likelihood scale of the law's extrapolation errors on
     the real backtests of Epoch, Porian et al. and Li et al. (``benchmarks/real_backtests.py``,
-    README, "Extrapolation discrepancy"; held-out: leave-one-split-out and leave-one-dataset-out
-    numbers there). ``per_decade=0`` trusts the law exactly (the same as :class:`Independent`).
+    README, "Error models": 0.0213 fitted on all 17 splits; held out, with the scale fitted on the other
+    splits, 50% / 90% coverage 0.46 / 0.91, on the other datasets 0.39 / 0.73). ``per_decade=0`` trusts the law exactly (the same as :class:`Independent`).
 
     Examples
     --------
@@ -208,7 +121,7 @@ class Extrapolation(ErrorModel):
         train = np.log10(np.asarray(getattr(fit.data, self.by), dtype=np.float64))
         lo, hi = float(train.min()), float(train.max())
         new = (x < lo - SLACK) | (x > hi + SLACK)
-        n_draws = fit.posterior_array(NOISE).size  # one value per draw, whatever the model
+        n_draws = int(np.prod(fit.posterior_array(NOISE).shape[:2]))  # chains x draws, whatever the model
         out = np.zeros((n_draws, x.size))
         if new.any() and self.per_decade > 0:
             rng = np.random.default_rng([int(seed), 0xE7A])
