@@ -120,10 +120,18 @@ def test_coverage_and_sbc_at_prior_truths():
     losses, exponents near 0.05 or above 1): at these FAST settings most such fits report a
     few divergences or a bulk ESS below 400, so the harness's ConvergenceWarning is expected
     here and the convergence flags are not asserted; coverage and SBC are what this checks.
+
+    This is the sampler's own calibration: fits are neither extended nor refitted after
+    divergences (``until_converged=0, refit_divergent=()``), so no fit is chosen by its
+    diagnostics, and the suite spends 35-50 s here instead of 140-180 s. Smallest p-values at
+    seed offsets 0, 1, 2: coverage 0.021 / 0.021 / 0.035, SBC 0.14 / 0.063 / 0.29 (61-66 of 100
+    fits pass the convergence checks at this budget; with the default extensions and refits 97,
+    with the same smallest coverage p-value at offset 0). Convergence at the default settings is
+    measured by ``benchmarks/convergence.py`` (its calibration set).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", errors.ConvergenceWarning)
-        cal = bs.calibration(M=100, seed=SEED + 1, levels=(0.5, 0.9), **FAST)
+        cal = bs.calibration(M=100, seed=SEED + 1, levels=(0.5, 0.9), until_converged=0, refit_divergent=(), **FAST)
     cov = cal.coverage
     for _, r in cov.iterrows():
         assert r.p_value > 1e-3, f"{r.quantity} at {r.level}: {r.hits}/100 (p = {r.p_value:.2g})"

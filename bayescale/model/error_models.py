@@ -39,9 +39,9 @@ Examples
 --------
 >>> import bayescale as bs
 >>> data = bs.datasets.example(seed=0)
->>> fit = bs.fit(data, error_model=bs.Offsets(by="C"), seed=0, num_warmup=300, num_samples=300, warn=False)
+>>> fit = bs.fit(data, error_model="offsets", seed=0, num_warmup=500, num_samples=500, warn=False)
 >>> sorted(k for k in fit.model.priors if k.startswith("err_"))
-['err_sd_C']
+['err_sd_C', 'err_sd_N']
 >>> fit.idata.posterior["err_C"].shape[-1] == bs.model.levels.levels(data.C)[1].size
 True
 """
