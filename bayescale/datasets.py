@@ -1,4 +1,4 @@
-"""Built-in data: a synthetic IsoFLOP example and three published sets of real runs.
+"""Built-in data: a synthetic IsoFLOP example and four published sets of real runs.
 
 :func:`example` is deterministic and needs nothing outside the package: it is
 what ``bayescale demo`` fits. The real data are read from a local copy or a
@@ -12,6 +12,9 @@ commit; every file is checked against a pinned SHA-256:
   (local copy or cache only: see there).
 - :func:`load_li`: 261 open_lm runs of Li, Kudugunta & Zettlemoyer (2025,
   arXiv:2502.18969), five peak learning rates per (N, D).
+- :func:`load_gadre`, :func:`load_gadre_evals`: Gadre et al. (2024, arXiv:2403.08540)'s 104
+  over-training runs, their losses on 8 validation sets and accuracies on 46 tasks
+  (local copy or cache only; :mod:`bayescale.gadre`).
 
 Each loader looks, in order, at its ``path`` argument, at its environment
 variable (a file, or a folder holding it), at the cache
@@ -28,12 +31,18 @@ import numpy as np
 from bayescale._fetch import _Source, _locate
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError
+from bayescale.gadre import (  # noqa: F401  (re-exported: bs.datasets.load_gadre, ...)
+    GADRE_ENV, GADRE_EVALS_FILE, GADRE_EVALS_SHA256, GADRE_LOSSES_FILE, GADRE_LOSSES_SHA256, GADRE_TRAINING_SETS,
+    GADRE_VAL_SETS, load_gadre, load_gadre_evals,
+)
 
 __all__ = [
     "example", "EXAMPLE_TRUTH", "overtraining", "GADRE_TRUTH",
     "load_chinchilla", "CHINCHILLA_URL", "CHINCHILLA_SHA256", "CHINCHILLA_ENV",
     "load_porian", "porian_configs", "PORIAN_SHA256", "PORIAN_ENV", "PORIAN_FILE", "PORIAN_CONFIG_COLUMNS",
     "load_li", "LI_URL", "LI_SHA256", "LI_ENV",
+    "load_gadre", "load_gadre_evals", "GADRE_LOSSES_FILE", "GADRE_EVALS_FILE", "GADRE_LOSSES_SHA256",
+    "GADRE_EVALS_SHA256", "GADRE_ENV", "GADRE_VAL_SETS", "GADRE_TRAINING_SETS",
 ]
 
 #: Parameters the built-in example is drawn from: Epoch AI's replication of

@@ -18,13 +18,14 @@ ALLOWED = {
     "data": set(),
     "model": {"data"},
     "inference": set(),
-    "datasets": {"data", "model", "_fetch"},
+    "gadre": {"data", "_fetch"},
+    "datasets": {"data", "model", "_fetch", "gadre"},
     "posterior": {"data", "model", "inference"},
     "fitting": {"data", "model", "inference", "posterior"},
-    "analyses": {"data", "datasets", "model", "inference", "posterior", "fitting"},
+    "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting"},
     "plots": {"data", "model", "posterior", "analyses"},
-    "api": {"data", "datasets", "model", "inference", "posterior", "fitting", "analyses", "plots"},
-    "cli": {"data", "datasets", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
+    "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots"},
+    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
 }
 #: Documented exceptions: ``Backtest.plot()`` draws with the plots layer, imported lazily inside the method.
 EXCEPTIONS = {("bayescale.analyses.backtest", "bayescale.plots.backtest")}

@@ -40,7 +40,11 @@ def test_simulation_is_the_model(example_data):
     logN0 = law.reference(example_data.N, example_data.D)["logN0"]
     ok = np.isfinite(sim["A"])
     assert ok.mean() > 0.99
-    np.testing.assert_allclose(np.log(sim["A"][ok]), np.log(sim["A_ref"][ok]) + sim["alpha"][ok] * logN0, rtol=1e-4)
+    # Compared on the log scale with an absolute tolerance: log A is near 0 for some draws, where a
+    # relative one means nothing; 1e-4 in log A is 0.01% in A, far above float32 rounding of terms
+    # |alpha log N0| < 88 (~1e-5) and far below any modelling error.
+    np.testing.assert_allclose(np.log(sim["A"][ok]), np.log(sim["A_ref"][ok]) + sim["alpha"][ok] * logN0,
+                               rtol=0, atol=1e-4)
     from bayescale.analyses.calibration import _natural_and_frontier
 
     ref = law.reference(example_data.N, example_data.D)
