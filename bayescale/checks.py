@@ -1,14 +1,24 @@
-"""Checks of user input at the public boundary, on concrete NumPy arrays: one named error per mistake."""
+"""Checks of user input at the public boundary, on concrete NumPy arrays: one named error per mistake.
+
+Two rules. A bad value in a column of data (:class:`~bayescale.ScalingData`) is a
+:class:`~bayescale.errors.DataError` naming the column and the rows (:func:`as_float_column`,
+:func:`check_finite_positive`). A bad value in an argument of a call (a forecast's ``N``, a decision's
+``loss``, an interval probability, a seed) is a :class:`~bayescale.errors.ConfigError` naming the argument
+(:func:`positive_values`, :func:`nonnegative_values`, :func:`check_prob`, :func:`check_probs`,
+:func:`check_seed`); every analysis imports these from here.
+"""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
-from bayescale.errors import DataError, NonFiniteError, NonNumericError, NonPositiveError
+from bayescale.errors import ConfigError, DataError, NonFiniteError, NonNumericError, NonPositiveError
 
-__all__ = ["as_float_column", "check_finite_positive"]
+__all__ = ["as_float_column", "check_finite_positive", "positive_values", "nonnegative_values", "check_prob",
+           "check_probs", "check_seed"]
 
 _MAX_LISTED = 5
 
@@ -77,3 +87,69 @@ def check_finite_positive(name: str, arr: np.ndarray) -> None:
             f"column {name!r} has {idx.size} value(s) <= 0 ({vals} at {_rows(idx)}); {name} must "
             "be positive (the law is fitted in log space): fix or remove those rows"
         )
+
+
+def _float_values(name: str, values, what: str) -> np.ndarray:
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be {what}, got {values!r}") from None
+    if arr.size == 0:
+        raise ConfigError(f"{name} must be {what}, got none ({values!r})")
+    return arr
+
+
+def positive_values(name: str, values) -> np.ndarray:
+    """An argument as a flat float64 array of finite numbers > 0, or a :class:`ConfigError` naming it.
+
+    Examples
+    --------
+    >>> from bayescale.checks import positive_values
+    >>> positive_values("C", 1e21)
+    array([1.e+21])
+    """
+    arr = _float_values(name, values, "positive numbers")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ConfigError(f"{name} must be finite and > 0, got {values!r}")
+    return arr
+
+
+def nonnegative_values(name: str, values) -> np.ndarray:
+    """An argument as a flat float64 array of finite numbers >= 0, or a :class:`ConfigError` naming it."""
+    arr = _float_values(name, values, "non-negative numbers")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ConfigError(f"{name} must be finite and >= 0 (0 means training cost only), got {values!r}")
+    return arr
+
+
+def check_prob(prob, name: str = "prob") -> float:
+    """One interval probability in (0, 1), or a :class:`ConfigError`."""
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real) or not 0.0 < float(prob) < 1.0:
+        raise ConfigError(f"{name} must be in (0, 1), e.g. 0.9 for a 90% interval; got {prob!r}")
+    return float(prob)
+
+
+def check_probs(prob, name: str = "prob") -> tuple[float, ...]:
+    """One interval probability or a sequence of them (each in (0, 1)), as a tuple, or a :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> from bayescale.checks import check_probs
+    >>> check_probs(0.9), check_probs((0.5, 0.9))
+    ((0.9,), (0.5, 0.9))
+    """
+    values = list(prob) if isinstance(prob, (list, tuple, np.ndarray)) else [prob]
+    if not values:
+        raise ConfigError(f"{name} must be a probability in (0, 1) or a sequence of them, e.g. (0.5, 0.9); got {prob!r}")
+    try:
+        return tuple(check_prob(v, name) for v in values)
+    except ConfigError:
+        raise ConfigError(f"{name} must be a probability in (0, 1) or a sequence of them, e.g. (0.5, 0.9); "
+                          f"got {prob!r}") from None
+
+
+def check_seed(seed) -> int:
+    """A non-negative integer seed, or a :class:`ConfigError` naming the value."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)

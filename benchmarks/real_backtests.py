@@ -14,7 +14,7 @@ For every split and seed, in the same run:
 
 - **bayescale**: ``bs.fit(train, seed=s)`` with the library's defaults (``--likelihood`` to change the noise
   model, ``--error-model`` the shared errors: ``extrapolation`` (the default), ``extrapolation:0.03``, ``independent``, ``offsets:C``, ``walk:C+offsets:C``, ``offsets:C,N``,
-  ``walk:N,D`` ...; see :func:`parse_error_model`); forecasts are the posterior predictive (``fit.predict_draws(N, D, noise=True, seed=s)``): its
+  ``walk:N,D`` ...; see :func:`parse_error_model`); forecasts are the posterior predictive (``fit.predict_draws(N, D, seed=s)["pred"]``): its
   median, its central 50% and 90% intervals, CRPS from the draws (``bs.crps_from_draws``).
 - **classic** (Hoffmann et al. Approach 3 as Epoch AI replicated it): summed Huber loss (delta 1e-3) on log
   residuals, L-BFGS-B from a grid of starts (4,500 by default, ``--grid``), the best start polished to
@@ -236,7 +236,7 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
         fit = bs.fit(split.train, **kw)
         wall = time.perf_counter() - t0
         test = split.test
-        draws = fit.predict_draws(N=test.N, D=test.D, noise=True, seed=seed)
+        draws = fit.predict_draws(N=test.N, D=test.D, seed=seed)["pred"]
         pts = _points(np.median(draws, axis=0), draws, test.loss)
         cv = None
         em = fit.model.error_model

@@ -85,7 +85,7 @@ def test_lpd_matches_scipy(bt):
     fit, held = bt.fits[0], bt.points[bt.points.cutoff == CUTOFFS[0]]
     p = held.iloc[3]
     d = fit.draws()
-    law = np.log(fit.predict_draws(N=p.N, D=p.D))[:, 0]
+    law = np.log(fit.predict_draws(N=p.N, D=p.D)["loss"])[:, 0]
     extra = fit.model.error_model.draws(fit, {"N": held.N.to_numpy(), "D": held.D.to_numpy(),
                                               "C": 6.0 * held.N.to_numpy() * held.D.to_numpy()}, SEED)[:, 3]
     assert fit.model.error_model == bs.Extrapolation() and np.std(extra) > 0  # held-out C lies beyond the data

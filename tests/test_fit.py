@@ -115,7 +115,7 @@ def test_predict(example_fit):
     # The truth (the example's generating law) at an interpolated point: within 3.5 posterior sds of the
     # median (a 90% band would miss it at 10% of seeds; 3.5 sds at 0.05% for a calibrated posterior).
     truth = float(bs.chinchilla_loss(bs.datasets.EXAMPLE_TRUTH, 1e9, 2e10))
-    law = example_fit.predict_draws(N=1e9, D=2e10)[:, 0]
+    law = example_fit.predict_draws(N=1e9, D=2e10)["loss"][:, 0]
     assert abs(np.median(law) - truth) < 3.5 * np.std(law), (np.median(law), np.std(law), truth)
     # N and C instead of N and D
     t2 = example_fit.predict(N=1e9, C=1.2e20)
@@ -125,7 +125,7 @@ def test_predict(example_fit):
 def test_predict_errors(example_fit):
     with pytest.raises(errors.ConfigError, match="exactly two of N, D and C"):
         example_fit.predict(N=1e9)
-    with pytest.raises(errors.NonPositiveError, match="'N'"):
+    with pytest.raises(errors.ConfigError, match="N must be finite and > 0"):
         example_fit.predict(N=-1.0, D=1e10)
     with pytest.raises(errors.ConfigError, match="prob must be in"):
         example_fit.predict(N=1e9, D=1e10, prob=90)

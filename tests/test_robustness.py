@@ -34,7 +34,7 @@ check that odd but valid data never give a silent NaN posterior.
 | unknown law / likelihood, bad sampler setting, negative seed | ConfigError |
 | prior on an unknown parameter, unknown distribution | PriorError |
 | backtest cutoff leaving too few runs / none held out | CutoffError |
-| predict at NaN / negative N | NonFiniteError / NonPositiveError |
+| predict, frontier or a decision at NaN / negative N, D, C or loss (an argument) | ConfigError |
 | load: missing, truncated, foreign, other format version, broken metadata | FileFormatError |
 """
 

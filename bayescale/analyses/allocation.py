@@ -12,15 +12,9 @@ from typing import Mapping
 
 import numpy as np
 
-from bayescale.analyses.decisions import (
-    _as_params,
-    _check_prob,
-    _nonnegative,
-    _positive,
-    _summarise,
-    compute_for_loss_draws,
-    law_params,
-)
+from bayescale.analyses.common import as_params, law_params, summarise
+from bayescale.analyses.decisions import compute_for_loss_draws
+from bayescale.checks import check_prob, nonnegative_values, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
 from bayescale.errors import ConfigError, LawCapabilityError
 from bayescale.model.chinchilla import CHINCHILLA, chinchilla_loss
@@ -92,13 +86,13 @@ def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None, bud
     """
     if (loss is None) == (budget is None):
         raise ConfigError("give exactly one of loss= (a target loss) or budget= (total FLOPs for training + inference)")
-    p = {k: v[:, None] for k, v in _as_params(params, CHINCHILLA).items()}
-    T = _nonnegative("inference_tokens", inference_tokens)[None, :]
+    p = {k: v[:, None] for k, v in as_params(params, CHINCHILLA).items()}
+    T = nonnegative_values("inference_tokens", inference_tokens)[None, :]
     alpha, beta, A, B, E = p["alpha"], p["beta"], p["A"], p["B"], p["E"]
     shape = np.broadcast_shapes(E.shape, T.shape)
     zeros = np.zeros(shape)
     if loss is not None:
-        ell = _positive("loss", loss)
+        ell = positive_values("loss", loss)
         if ell.size != 1:
             raise ConfigError(f"loss must be one target loss, got {ell.size}; loop over targets")
         K = ell[0] - E + zeros
@@ -130,7 +124,7 @@ def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None, bud
         infer = np.where(ok, INFERENCE_FLOPS_PER_PARAM_TOKEN * np.exp(u) * T, np.inf)
         L = np.where(ok, ell[0], np.nan) + zeros
     else:
-        Cb = _positive("budget", budget)
+        Cb = positive_values("budget", budget)
         if Cb.size != 1:
             raise ConfigError(f"budget must be one total compute budget, got {Cb.size}; loop over budgets")
         Cb = float(Cb[0])
@@ -190,8 +184,8 @@ def inference_optimal(fit, inference_tokens, *, loss=None, budget=None, prob: fl
     """
     import pandas as pd
 
-    prob = _check_prob(prob)
-    T = _nonnegative("inference_tokens", inference_tokens)
+    prob = check_prob(prob)
+    T = nonnegative_values("inference_tokens", inference_tokens)
     if fit.law.name != CHINCHILLA.name:
         raise LawCapabilityError(
             f"inference_optimal solves the Chinchilla form's allocation; this fit's law is {fit.law.name!r}: "
@@ -205,12 +199,12 @@ def inference_optimal(fit, inference_tokens, *, loss=None, budget=None, prob: fl
     names = ["N", "D", "tokens_per_param"]
     names += ["training_flops", "inference_flops", "total_flops"] if loss is not None else ["loss"]
     for q in names:
-        _summarise(cols, q, out[q], prob)
+        summarise(cols, q, out[q], prob)
     if loss is not None:
         chin = compute_for_loss_draws(params, loss)
         chin_total = chin["C"] + INFERENCE_FLOPS_PER_PARAM_TOKEN * chin["N_opt"] * T[None, :]
-        _summarise(cols, "chinchilla_total_flops", chin_total, prob)
+        summarise(cols, "chinchilla_total_flops", chin_total, prob)
         with np.errstate(invalid="ignore"):
             saving = np.where(out["reachable"], 1.0 - out["total_flops"] / chin_total, np.nan)
-        _summarise(cols, "saving", saving, prob)
+        summarise(cols, "saving", saving, prob)
     return pd.DataFrame(cols, index=pd.Index(T, name="inference_tokens"))

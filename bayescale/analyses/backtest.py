@@ -192,7 +192,7 @@ def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict
 
     y = test.loss
     cov = {c: getattr(test, c) for c in ("N", "D", "U") if getattr(test, c) is not None}
-    pred = fit.predict_draws(**cov, noise=True, seed=seed)
+    pred = fit.predict_draws(**cov, seed=seed)["pred"]
     mu = fit.predictive_location(fit._covariates(**cov, C=None), seed=seed)  # law + shared errors, (S, m)
     noise = {k: jnp.asarray(v)[:, None] for k, v in fit.noise_draws().items()}
     sigma = noise.pop("sigma")

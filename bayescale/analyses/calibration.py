@@ -157,7 +157,20 @@ def _sampled_truth(model: ScalingModel, truth: Mapping[str, float], ref: Mapping
     return out
 
 
-def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, float] | None, M: int, seed: int) -> dict:
+#: Folded into the seed's key for the simulation (``jax.random.fold_in``): its stream is independent of the
+#: fits', which use the keys of seeds ``seed, seed + 1, ...`` (sharing one would start a fit's chains at the
+#: simulated truths).
+SIMULATION_STREAM = 0x51D
+
+
+def simulation_key(seed: int):
+    """The key of a calibration's simulation: independent of every fit's (:data:`SIMULATION_STREAM`)."""
+    import jax
+
+    return jax.random.fold_in(jax.random.PRNGKey(seed), SIMULATION_STREAM)
+
+
+def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, float] | None, M: int, key) -> dict:
     """``M`` datasets from exactly the fitted model (NumPyro's ``Predictive`` on its program).
 
     With ``fixed=None`` every site, parameters included, is drawn from the prior;
@@ -165,13 +178,11 @@ def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, floa
     observations are drawn. Returns every site (and deterministic) as float64 arrays
     with a leading axis of length ``M``; ``log_loss`` has shape ``(M, len(N))``.
     """
-    import jax
     import jax.numpy as jnp
     from numpyro.infer import Predictive
 
     args, _ = model.args(design, observed=False, pad=False)
     program = model.program()
-    key = jax.random.PRNGKey(seed)
     if fixed is None:
         sim = Predictive(program, num_samples=M)(key, *args)
     else:
@@ -283,7 +294,7 @@ def calibration(
     ref = model.reference(design_data)
     fixed = None if truth is None else _sampled_truth(model, truth, ref)
 
-    sim = _simulate(model, design_data, fixed, M, seed)
+    sim = _simulate(model, design_data, fixed, M, simulation_key(seed))
     losses = np.exp(sim[OBS])
     datasets = [ScalingData.from_arrays(N=N, D=D, loss=losses[m]) for m in range(M)]
 

@@ -28,9 +28,9 @@ def _named(fits) -> dict:
         named = dict(fits)
     elif isinstance(fits, Sequence) and not isinstance(fits, str):
         named = {}
-        for f in fits:
+        for j, f in enumerate(fits):
             if not isinstance(f, ScalingFit):
-                break
+                raise ComparisonError(f"fits[{j}] is a {type(f).__name__}, not a bayescale fit (bs.fit or bs.load)")
             name, i = _label(f), 2
             while name in named:
                 name, i = f"{_label(f)}#{i}", i + 1

@@ -1,4 +1,4 @@
-"""Decision tools on the Chinchilla posterior: what a fit is for.
+"""Decision tools on a fit's posterior (any law with a frontier): what a fit is for.
 
 Every question is answered per posterior draw and then summarised (median and
 central interval), so the uncertainty of the fit flows into the decision:
@@ -17,7 +17,8 @@ central interval), so the uncertainty of the fit flows into the decision:
 Each has a vectorised function of parameter draws (``*_draws``, float64 NumPy;
 ``params`` maps the law's natural parameters to arrays of shape ``(S,)``) and a
 wrapper taking a :class:`~bayescale.ScalingFit`, which takes ``group=`` for a
-pooled fit. The law's own algebra (:class:`~bayescale.model.law.Law`: its loss,
+pooled fit. Helpers they share with the other analyses are in :mod:`bayescale.analyses.common`.
+The law's own algebra (:class:`~bayescale.model.law.Law`: its loss,
 frontier and compute-for-loss) answers each question, so every law with a
 frontier is served, not only Chinchilla's.
 """
@@ -28,6 +29,8 @@ from typing import Mapping
 
 import numpy as np
 
+from bayescale.analyses.common import as_params, law_params, log_loss_draws, quantiles, summarise
+from bayescale.checks import check_prob, check_seed, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
 from bayescale.errors import ConfigError
 from bayescale.model.chinchilla import CHINCHILLA
@@ -42,94 +45,6 @@ __all__ = [
     "isoflop",
     "prob_better",
 ]
-
-
-# ----------------------------------------------------------------- helpers
-def law_params(fit, group=None) -> dict[str, np.ndarray]:
-    """Posterior draws of the fit's natural law parameters as float64 arrays of shape ``(S,)``.
-
-    A pooled fit takes ``group=`` (a label, or ``"population"`` for a new group of a
-    partially pooled fit). Raises :class:`~bayescale.errors.LawCapabilityError` when the
-    fit's law has no compute-optimal frontier (the decision tools need it).
-    """
-    fit.law.require_frontier()
-    return {k: np.asarray(v, dtype=np.float64) for k, v in fit.natural_draws(group).items()}
-
-
-def _as_params(params: Mapping, law: Law) -> dict[str, np.ndarray]:
-    missing = [k for k in law.param_names if k not in params]
-    if missing:
-        raise ConfigError(f"params lacks {missing}; give {', '.join(law.param_names)} (arrays of draws or scalars)")
-    return {k: np.atleast_1d(np.asarray(params[k], dtype=np.float64)) for k in law.param_names}
-
-
-def _log_loss(law: Law, p: Mapping, N, D) -> np.ndarray:
-    """``log L(N, D)`` per draw (rows) and point (columns), float64."""
-    return evaluate64(law.log_loss, {k: v[:, None] for k, v in p.items()}, np.asarray(N)[None, :],
-                      np.asarray(D)[None, :])
-
-
-def _positive(name: str, values) -> np.ndarray:
-    try:
-        arr = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be positive numbers, got {values!r}") from None
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ConfigError(f"{name} must be finite and > 0, got {values!r}")
-    return arr
-
-
-def _nonnegative(name: str, values) -> np.ndarray:
-    try:
-        arr = np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be non-negative numbers, got {values!r}") from None
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ConfigError(f"{name} must be finite and >= 0 (0 means training cost only), got {values!r}")
-    return arr
-
-
-def _check_prob(prob) -> float:
-    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 < float(prob) < 1.0:
-        raise ConfigError(f"prob must be in (0, 1), e.g. 0.9 for a 90% interval; got {prob!r}")
-    return float(prob)
-
-
-def quantiles(draws: np.ndarray, levels, axis: int = 0) -> np.ndarray:
-    """Quantiles along ``axis`` that keep ``+inf`` draws honest.
-
-    Equal to ``np.quantile(..., method="linear")`` on finite draws; a quantile
-    that falls on or next to an infinite draw is ``inf`` (not ``nan``). NaN draws
-    (undefined quantities, e.g. tokens per parameter of an unreachable target)
-    are left out.
-
-    Examples
-    --------
-    >>> from bayescale.analyses.decisions import quantiles
-    >>> quantiles([1.0, 2.0, 3.0, float("inf")], [0.5, 0.95]).tolist()
-    [2.5, inf]
-    """
-    x = np.moveaxis(np.asarray(draws, dtype=np.float64), axis, 0)
-    x = np.sort(x, axis=0)  # NaN sorts last
-    n_valid = np.sum(~np.isnan(x), axis=0)
-    out = []
-    for p in np.atleast_1d(levels):
-        h = (np.maximum(n_valid, 1) - 1) * float(p)
-        lo = np.floor(h).astype(int)
-        hi = np.minimum(lo + 1, np.maximum(n_valid - 1, 0))
-        t = h - lo
-        a = np.take_along_axis(x, lo[None, ...], axis=0)[0]
-        b = np.take_along_axis(x, hi[None, ...], axis=0)[0]
-        with np.errstate(invalid="ignore"):
-            v = np.where(np.isinf(b), b, a + (b - a) * t)
-        out.append(np.where(n_valid > 0, v, np.nan))
-    return np.stack(out)
-
-
-def _summarise(cols: dict, name: str, draws: np.ndarray, prob: float) -> None:
-    lo = (1.0 - prob) / 2.0
-    m, l, u = quantiles(draws, [0.5, lo, 1.0 - lo])
-    cols[f"{name}_median"], cols[f"{name}_lower"], cols[f"{name}_upper"] = m, l, u
 
 
 # ----------------------------------------------------------------- compute to reach a loss
@@ -164,7 +79,7 @@ def compute_for_loss_draws(params: Mapping, loss, law: Law = CHINCHILLA) -> dict
     >>> f"{out['C'][0, 0]:.3g}", bool(out["reachable"][0, 1])
     ('2.1e+25', False)
     """
-    return law.compute_for_loss(_as_params(params, law), _positive("loss", loss))
+    return law.compute_for_loss(as_params(params, law), positive_values("loss", loss))
 
 
 def compute_for_loss(fit, loss, prob: float = 0.9, *, group=None):
@@ -190,12 +105,12 @@ def compute_for_loss(fit, loss, prob: float = 0.9, *, group=None):
     """
     import pandas as pd
 
-    prob = _check_prob(prob)
-    ell = _positive("loss", loss)
+    prob = check_prob(prob)
+    ell = positive_values("loss", loss)
     out = compute_for_loss_draws(law_params(fit, group), ell, fit.law)
     cols = {"p_reachable": out["reachable"].mean(axis=0)}
     for q in ("C", "N_opt", "D_opt", "tokens_per_param"):
-        _summarise(cols, q, out[q], prob)
+        summarise(cols, q, out[q], prob)
     return pd.DataFrame(cols, index=pd.Index(ell, name="loss"))
 
 
@@ -215,15 +130,15 @@ def isoflop_draws(params: Mapping, C: float, N, law: Law = CHINCHILLA) -> dict[s
     >>> bool(out["loss"][0, 1] < min(out["loss"][0, 0], out["loss"][0, 2]))
     True
     """
-    p = _as_params(params, law)
-    Cv = _positive("C", C)
+    p = as_params(params, law)
+    Cv = positive_values("C", C)
     if Cv.size != 1:
         raise ConfigError(f"isoflop_draws takes one compute budget C, got {Cv.size}; loop over budgets")
     Cv = float(Cv[0])
-    Nv = _positive("N", N)
+    Nv = positive_values("N", N)
     Dv = Cv / (FLOPS_PER_PARAM_TOKEN * Nv)
     front = evaluate64(law.frontier, p, np.float64(Cv))
-    return {"N": Nv, "D": Dv, "loss": np.exp(_log_loss(law, p, Nv, Dv)), "N_opt": front["N_opt"],
+    return {"N": Nv, "D": Dv, "loss": np.exp(log_loss_draws(law, p, Nv, Dv)), "N_opt": front["N_opt"],
             "D_opt": front["D_opt"], "loss_opt": front["loss"]}
 
 
@@ -267,18 +182,18 @@ def isoflop(fit, C, N=None, *, num: int = 41, span: float = 16.0, prob: float = 
     """
     import pandas as pd
 
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     if not isinstance(num, int) or isinstance(num, bool) or num < 2:
         raise ConfigError(f"num must be an integer >= 2 (sizes on each curve), got {num!r}")
     if not float(span) > 1.0:
         raise ConfigError(f"span must be > 1 (sizes from N_opt/span to N_opt*span), got {span!r}")
     p = law_params(fit, group)
     frames = []
-    for c in _positive("C", C):
-        sizes = _default_sizes(fit, p, c, num, span) if N is None else np.sort(_positive("N", N))
+    for c in positive_values("C", C):
+        sizes = _default_sizes(fit, p, c, num, span) if N is None else np.sort(positive_values("N", N))
         out = isoflop_draws(p, c, sizes, fit.law)
         cols = {"C": np.full(sizes.size, c), "N": sizes, "D": out["D"]}
-        _summarise(cols, "loss", out["loss"], prob)
+        summarise(cols, "loss", out["loss"], prob)
         logs = np.log(sizes)
         edges = (logs[1:] + logs[:-1]) / 2.0
         bins = np.searchsorted(edges, np.log(out["N_opt"]))
@@ -306,16 +221,17 @@ def prob_better(fit, N1, D1, N2, D2, *, noise: bool = False, seed: int = 0, grou
     >>> 0.0 <= p <= 1.0
     True
     """
-    arrs = [_positive(n, v) for n, v in (("N1", N1), ("D1", D1), ("N2", N2), ("D2", D2))]
+    arrs = [positive_values(n, v) for n, v in (("N1", N1), ("D1", D1), ("N2", N2), ("D2", D2))]
     try:
         arrs = np.broadcast_arrays(*arrs)
     except ValueError:
         raise ConfigError("N1, D1, N2, D2 do not broadcast: " + ", ".join(str(a.shape) for a in arrs)) from None
     scalar = all(np.ndim(v) == 0 for v in (N1, D1, N2, D2))
-    p = law_params(fit, group)
+    seed = check_seed(seed)
+    p = law_params(fit, group, seed=seed)
     shape = arrs[0].shape
-    log1 = _log_loss(fit.law, p, arrs[0].ravel(), arrs[1].ravel()).reshape((-1,) + shape)
-    log2 = _log_loss(fit.law, p, arrs[2].ravel(), arrs[3].ravel()).reshape((-1,) + shape)
+    log1 = log_loss_draws(fit.law, p, arrs[0].ravel(), arrs[1].ravel()).reshape((-1,) + shape)
+    log2 = log_loss_draws(fit.law, p, arrs[2].ravel(), arrs[3].ravel()).reshape((-1,) + shape)
     if noise:
         both = {"N": np.concatenate([arrs[0].ravel(), arrs[2].ravel()]),
                 "D": np.concatenate([arrs[1].ravel(), arrs[3].ravel()])}

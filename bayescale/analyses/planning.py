@@ -14,10 +14,14 @@ candidate. Instead, for each candidate ``k``:
 1. *Simulate outcomes from the posterior predictive.* Draw ``M`` posterior
    draws ``j_1..j_M`` (shared by all candidates: common random numbers) and
    noise ``eps_m`` from the fitted noise model, giving
-   ``y_km = log L(N_k, D_k; theta_jm) + sigma_jm * eps_m``.
+   ``y_km = log L(N_k, D_k; theta_jm) + u_k,jm + sigma_jm * eps_m``, where ``u_k,s`` is
+   draw ``s``'s shared error of the error model at the candidate (its level's offset, or the
+   discrepancy beyond the data: :meth:`~bayescale.ScalingFit.predictive_location`; 0 for
+   independent runs).
 2. *Update by importance reweighting.* The posterior after also observing
    ``y_km`` is the current posterior times the likelihood of ``y_km``, so each
-   existing draw ``s`` gets weight ``w_s ∝ p(y_km | theta_s)``. The draw that
+   existing draw ``s`` (with its ``u_k,s``) gets weight
+   ``w_s ∝ p(y_km | theta_s, u_k,s)``. The draw that
    generated ``y_km`` gets weight 0 (leave-one-out), so a draw does not
    confirm itself.
 3. *Measure.* The target's weighted variance (or weighted central-interval
@@ -36,7 +40,7 @@ which needs no weights::
 
     Var_after = Var(g) - Cov(g, h)**2 / (Var(h) + E[sigma**2] * v)
 
-with ``g`` the target and ``h`` the candidate's log loss across draws and
+with ``g`` the target and ``h`` the candidate's log-loss location (law plus shared error) across draws and
 ``v`` the inverse Fisher information of the unit noise model
 (:meth:`~bayescale.Likelihood.gaussian_variance`: 1 for a Normal,
 ``(df + 3) / (df + 1)`` for a Student-t, ``~1/delta**2`` for Huber: one observation
@@ -50,7 +54,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob, _log_loss, _positive, isoflop_draws, law_params
+from bayescale.analyses.common import law_params, log_loss_draws
+from bayescale.analyses.decisions import isoflop_draws
+from bayescale.checks import check_prob, check_seed, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
 from bayescale.errors import ConfigError
 from bayescale.model.chinchilla import CHINCHILLA
@@ -102,7 +108,7 @@ def candidate_grid(fit, budget: float, *, levels: int = 3, decades: float = 1.0,
     """
     import pandas as pd
 
-    b = _positive("budget", budget)
+    b = positive_values("budget", budget)
     if b.size != 1:
         raise ConfigError(f"budget must be one number of FLOPs, got {budget!r}")
     for name, v, lo in (("levels", levels, 1), ("sizes", sizes, 1)):
@@ -137,11 +143,11 @@ def _candidates(fit, candidates, budget, group=None):
             N, D = candidates
         except (TypeError, ValueError):
             raise ConfigError("candidates must be a DataFrame with columns N and D or a pair (N, D) of arrays") from None
-    N, D = _positive("candidate N", N), _positive("candidate D", D)
+    N, D = positive_values("candidate N", N), positive_values("candidate D", D)
     if N.shape != D.shape:
         raise ConfigError(f"candidate N and D differ in length: {N.size} and {D.size}")
     if budget is not None:
-        b = float(_positive("budget", budget)[0])
+        b = float(positive_values("budget", budget)[0])
         over = FLOPS_PER_PARAM_TOKEN * N * D > b * (1 + 1e-9)
         if np.any(over):
             raise ConfigError(f"{int(over.sum())} candidate(s) cost more than the budget {b:.3g} FLOPs (6ND)")
@@ -219,19 +225,18 @@ def plan(
     """
     import pandas as pd
 
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     if criterion not in CRITERIA:
         raise ConfigError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
-    tc = _positive("target_compute", target_compute)
+    tc = positive_values("target_compute", target_compute)
     if tc.size != 1:
         raise ConfigError(f"target_compute must be one number of FLOPs, got {target_compute!r}")
     if not isinstance(num_sims, int) or isinstance(num_sims, bool) or num_sims < 2:
         raise ConfigError(f"num_sims must be an integer >= 2, got {num_sims!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     cand = _candidates(fit, candidates, budget, group)
 
-    p = law_params(fit, group)
+    p = law_params(fit, group, seed=seed)
     lik = fit.likelihood
     noise = {k: np.asarray(v, dtype=np.float64) for k, v in fit.noise_draws().items()}
     sigma = noise.pop("sigma")  # what remains: the likelihood's extra sites per draw (a learned df)
@@ -259,8 +264,13 @@ def plan(
 
     cols = {k: [] for k in ("expected_after", "after_se", "ess_median", "ess_min", "linear_after")}
     logsig = np.log(sigma)
-    for N, D in zip(cand.N.to_numpy(), cand.D.to_numpy()):
-        h = _log_loss(fit.law, p, [N], [D])[:, 0]  # (S,)
+    # Each draw's location of the candidate's outcome: the law plus the error model's shared errors there
+    # (a draw of (theta, u) jointly; the reweighting below is of that joint posterior, whose theta-margin
+    # is the target's), so an outcome the law may miss beyond the data teaches what it should.
+    locations = fit.predictive_location(fit._covariates(cand.N.to_numpy(), cand.D.to_numpy(), None), seed=seed,
+                                        group=group)
+    for k in range(len(cand)):
+        h = locations[:, k]  # (S,)
         y = h[src] + sigma[src] * eps  # (M,)
         z = (y[:, None] - h[None, :]) / sigma[None, :]
         logw = lik.unit_logpdf(z, **{k: v[None, :] for k, v in noise.items()}) - logsig[None, :]

@@ -22,6 +22,14 @@ def _axis_values(axis: str, cov: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.asarray(cov[axis], dtype=np.float64)
 
 
+def law_axes(covariates) -> tuple[str, ...]:
+    """The axes a forecast of a law of ``covariates`` always has: N, D and C (= 6ND) for a law of N and D;
+    a one-variable law's own variable (its forecasts give that alone)."""
+    if {"N", "D"} <= set(covariates):
+        return AXES
+    return tuple(a for a in AXES if a in covariates)
+
+
 def _check_axes(name: str, axes) -> tuple[str, ...]:
     axes = (axes,) if isinstance(axes, str) else tuple(axes)
     bad = [a for a in axes if a not in AXES]
@@ -46,6 +54,10 @@ class ErrorModel(abc.ABC):
     def scale_sites(self) -> tuple[str, ...]:
         """Scale parameters in the posterior (their ESS and R-hat count towards convergence)."""
         return ()
+
+    def for_law(self, law) -> "ErrorModel":
+        """This error model as it applies to ``law`` (:class:`~bayescale.ScalingModel` asks once); itself by default."""
+        return self
 
     def check(self, data) -> None:
         """Validate against the data (before any compilation)."""

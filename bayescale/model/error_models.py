@@ -31,7 +31,7 @@ offset; a run at a new level gets a new draw, shared by the new runs of that lev
 ``sd * Normal(0, 1)`` for an offset, and for the walk a Brownian step from the nearest
 node, so its variance grows linearly with the distance in decades beyond the training
 range. These draws enter every posterior predictive (:meth:`ScalingFit.predict`'s
-``pred_*`` columns, ``predict_draws(noise=True)``, backtests, ``prob_better(noise=True)``);
+``pred_*`` columns, ``predict_draws()["pred"]``, backtests, ``prob_better(noise=True)``);
 the law-only columns (``loss_*``) and the frontier are the law alone. :class:`Extrapolation`
 adds its draws the same way, beyond the training range only.
 
@@ -57,7 +57,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
-from bayescale.model.error_model_base import AXES, ErrorModel, Independent, _axis_values, _check_axes
+from bayescale.model.error_model_base import AXES, ErrorModel, Independent, _axis_values, _check_axes, law_axes
 from bayescale.model.likelihoods import NOISE
 from bayescale.model.levels import DEFAULT_RESOLUTION, SLACK, assign_levels, brownian_fill, levels
 from bayescale.model.priors import Prior
@@ -82,6 +82,8 @@ class Extrapolation(ErrorModel):
     of the range: ``per_decade * W(d)`` with ``d`` the distance in decades, variance
     ``per_decade**2 * d``, one draw per level shared by the new runs of that level (Brownian between
     levels). It says what the data cannot: how far the law itself drifts from the truth beyond them.
+    A law of N alone (or D alone), whose forecasts give no compute, measures the distance along its
+    own variable (:meth:`for_law`).
 
     The default ``per_decade`` is measured, not learned from the data being fitted (nothing inside
     the range informs it): it is the maximum-likelihood scale of the law's extrapolation errors on
@@ -115,6 +117,14 @@ class Extrapolation(ErrorModel):
     @property
     def program_key(self) -> ErrorModel:
         return Independent()
+
+    def for_law(self, law) -> ErrorModel:
+        """A law of N alone or D alone (whose forecasts give no compute) measures the distance beyond the data
+        along its own variable; a law of no such axis (``U`` alone) has no discrepancy to add."""
+        axes = law_axes(law.covariates)
+        if self.by in axes:
+            return self
+        return dataclasses.replace(self, by=axes[0]) if axes else Independent()
 
     def draws(self, fit, cov, seed):
         x = np.log10(_axis_values(self.by, cov))

@@ -22,7 +22,9 @@ def numerical_frontier(log_loss, params: Mapping, C, *, iterations: int = 60, pa
     For laws without a closed form (Kaplan's, user-defined laws in N and D):
     bisection on the sign of ``d log L / d log N`` over ``log N`` in ``[0, log(C/6)]``
     (every N from 1 to C/6 parameters), vectorised over posterior draws and budgets.
-    The law must be unimodal along each compute line (true of sums of power laws).
+    The law must be unimodal along each compute line (true of sums of power laws). Runs in
+    float64 under ``jax.enable_x64`` (the decision tools call it through
+    :func:`~bayescale.model.law.evaluate64`), in float32 otherwise (posterior draws of a fit).
 
     Parameters
     ----------
@@ -33,7 +35,7 @@ def numerical_frontier(log_loss, params: Mapping, C, *, iterations: int = 60, pa
     C : array_like
         Budgets in FLOPs, shape ``(K,)`` or scalar.
     iterations : int
-        Bisection steps; 60 shrink the bracket (at most ~60 in log N) below float32 precision.
+        Bisection steps; 60 shrink the bracket (at most ~700 in log N, 1e300 FLOPs) to 6e-16 in log N.
     paired : bool
         ``C`` holds one budget per draw (same shape as the params) instead of budgets
         shared by all draws; results then have the params' shape.
@@ -50,10 +52,11 @@ def numerical_frontier(log_loss, params: Mapping, C, *, iterations: int = 60, pa
     import jax
     from jax import lax
 
-    C = jnp.asarray(C, dtype=jnp.float32)
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float64 under jax.enable_x64 (evaluate64), else float32
+    C = jnp.asarray(C, dtype=dtype)
     scalar_C = C.ndim == 0 and not paired
     logC6 = jnp.log(C if paired else jnp.atleast_1d(C)) - jnp.log(FLOPS_PER_PARAM_TOKEN)
-    p = {k: jnp.asarray(v, dtype=jnp.float32) if paired else jnp.asarray(v, dtype=jnp.float32)[..., None]
+    p = {k: jnp.asarray(v, dtype=dtype) if paired else jnp.asarray(v, dtype=dtype)[..., None]
          for k, v in params.items()}
     shape = jnp.broadcast_shapes(*(v.shape for v in p.values()), logC6.shape)
 

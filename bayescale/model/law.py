@@ -228,16 +228,20 @@ class Law:
         return f"Law({self.name!r}: {self.formula})"
 
 
-#: Bisection range of log10 C for laws without a closed-form compute-for-loss (1e35 FLOPs stays
-#: inside float32, where the numerical frontier works).
-_LOG10_C_RANGE = (10.0, 35.0)
+#: Bisection bracket of log10 C (FLOPs) for laws without a closed-form compute-for-loss. A draw whose answer
+#: lies outside it has its bracket widened to :data:`_LOG10_C_LIMITS`, never its answer clipped.
+_LOG10_C_BRACKET = (10.0, 35.0)
+#: The widest bracket: one parameter trained on one token (6 FLOPs) to 1e300 FLOPs (float64 holds it).
+_LOG10_C_LIMITS = (float(np.log10(FLOPS_PER_PARAM_TOKEN)), 300.0)
 
 
-def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: int = 60) -> dict:
+def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: int = 64) -> dict:
     """Least compute reaching ``loss``: bisection in log C on the frontier loss ``L*(C)`` (decreasing in C).
 
-    The frontier is the numerical one of ``law.log_loss`` (valid for every law with a
-    frontier). A draw whose ``L*`` at 1e35 FLOPs is still above the target is unreachable.
+    The frontier is the numerical one of ``law.log_loss`` (valid for every law with a frontier), in float64.
+    Each draw starts from :data:`_LOG10_C_BRACKET`, widened to :data:`_LOG10_C_LIMITS` where the answer lies
+    outside. A draw whose ``L*`` at 1e300 FLOPs is still above the target is unreachable (``C = inf``); a
+    target above the loss of a one-parameter, one-token run is refused (nothing to compute).
     """
     p = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
     ell = np.atleast_1d(np.asarray(loss, dtype=np.float64))
@@ -245,12 +249,14 @@ def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: 
     flat = {k: np.repeat(v, K) for k, v in p.items()}  # (S * K,): draw s, target k at s * K + k
     target = np.tile(ell, S)
 
-    def frontier_at(log10C):
-        out = numerical_frontier(law.log_loss, flat, 10.0**log10C, paired=True)
-        return {k: np.asarray(out[k], dtype=np.float64) for k in ("loss", "N_opt", "D_opt")}
+    with jax.enable_x64(True):  # one compiled program for every step of the bisection, in float64
+        jitted = jax.jit(lambda q, log10C: numerical_frontier(law.log_loss, q, 10.0**log10C, paired=True))
 
-    lo = np.full(S * K, _LOG10_C_RANGE[0])
-    hi = np.full(S * K, _LOG10_C_RANGE[1])
+    def frontier_at(log10C):
+        out = evaluate64(jitted, flat, np.asarray(log10C, dtype=np.float64))
+        return {k: out[k] for k in ("loss", "N_opt", "D_opt")}
+
+    lo, hi = _bracket(frontier_at, target, law)
     reachable = frontier_at(hi)["loss"] < target
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
@@ -264,3 +270,23 @@ def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: 
         tpp = np.where(reachable, D / N, np.nan)
     out = {"C": C, "N_opt": N, "D_opt": D, "tokens_per_param": tpp, "reachable": reachable}
     return {k: v.reshape(S, K) for k, v in out.items()}
+
+
+def _bracket(frontier_at, target: np.ndarray, law: Law) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw and target, the bracket of log10 C holding the answer: :data:`_LOG10_C_BRACKET`, or the part of
+    :data:`_LOG10_C_LIMITS` below or above it where the answer lies there."""
+    (lo0, hi0), (lo_min, hi_max) = _LOG10_C_BRACKET, _LOG10_C_LIMITS
+    lo, hi = np.full(target.shape, lo0), np.full(target.shape, hi0)
+    below = frontier_at(lo)["loss"] <= target  # reached with less compute than the bracket's start
+    above = frontier_at(hi)["loss"] >= target  # not reached within it
+    lo, hi = np.where(below, lo_min, np.where(above, hi0, lo)), np.where(below, lo0, np.where(above, hi_max, hi))
+    smallest = frontier_at(lo)["loss"]
+    tiny = below & (smallest <= target)
+    if tiny.any():
+        i = int(np.flatnonzero(tiny)[0])
+        raise ConfigError(
+            f"loss {target[i]:g} is at or above the loss of the smallest run (one parameter, one token: "
+            f"{smallest[i]:.4g} under law {law.name!r}) for {int(tiny.sum())} of {tiny.size} draws and targets: "
+            "no compute is needed to reach it; choose a lower target loss"
+        )
+    return lo, hi

@@ -42,6 +42,8 @@ __all__ = ["Pooling", "CompletePooling", "PartialPooling", "NoPooling", "POOLING
 
 #: The ``group=`` label that asks a partially pooled fit about a new group drawn from the population.
 POPULATION = "population"
+#: Mixed with a call's ``seed`` for the draws of a new group (independent of the noise drawn with that seed).
+POPULATION_STREAM = 7919
 
 
 class Pooling(abc.ABC):
@@ -87,8 +89,9 @@ class Pooling(abc.ABC):
         """Variables whose ESS / R-hat decide convergence."""
         return list(law.param_names)
 
-    def natural_draws(self, fit, group) -> dict[str, np.ndarray]:
-        """Natural law parameters, flattened draws, for ``group`` (``None`` unless grouped)."""
+    def natural_draws(self, fit, group, seed: int = 0) -> dict[str, np.ndarray]:
+        """Natural law parameters, flattened draws, for ``group`` (``None`` unless grouped); ``seed``: of the
+        draws of a new group (``group="population"``)."""
         if group is not None:
             raise ConfigError(f"group={group!r} given, but this fit has no groups (fit with pooling='partial')")
         return fit.draws(fit.law.param_names)
@@ -147,7 +150,7 @@ class _Grouped(Pooling):
     def posterior_dims(self, law):
         return {k: ["group"] for k in sorted(set(law.sampled_names) | set(law.param_names))}
 
-    def natural_draws(self, fit, group):
+    def natural_draws(self, fit, group, seed: int = 0):
         labels = list(fit.group_labels)
         if group is None:
             raise ConfigError(
@@ -159,9 +162,9 @@ class _Grouped(Pooling):
             return {k: fit.posterior_array(k)[..., i].reshape(-1) for k in fit.law.param_names}
         if str(group) != POPULATION:
             raise ConfigError(f"unknown group {group!r}; this fit has {labels} (and {POPULATION!r} for a new group)")
-        return self.population_draws(fit)
+        return self.population_draws(fit, seed)
 
-    def population_draws(self, fit) -> dict[str, np.ndarray]:
+    def population_draws(self, fit, seed: int = 0) -> dict[str, np.ndarray]:
         raise LawCapabilityError(
             f"a fit with pooling={self.name!r} has no population to draw a new group from; refit with "
             "pooling='partial'"
@@ -225,9 +228,10 @@ class PartialPooling(_Grouped):
     def diagnostic_names(self, law):
         return list(law.param_names) + [f"{p}_{k}" for p in ("mu", "tau") for k in law.sampled_names]
 
-    def population_draws(self, fit):
+    def population_draws(self, fit, seed: int = 0):
+        """One new group per posterior draw, drawn with ``seed``: the same seed, the same new group."""
         law = fit.law
-        rng = np.random.default_rng(fit.seed + 7919)
+        rng = np.random.default_rng([int(seed), POPULATION_STREAM])
         sampled = {}
         for k in law.sampled_names:
             mu = fit.posterior_array(f"mu_{k}").reshape(-1)

@@ -95,7 +95,7 @@ class ScalingModel:
 
     def __post_init__(self) -> None:
         law, likelihood, pooling = get_law(self.law), get_likelihood(self.likelihood), get_pooling(self.pooling)
-        error_model = get_error_model(self.error_model)
+        error_model = get_error_model(self.error_model).for_law(law)
         defaults = {**law.default_priors, **likelihood.default_priors(), **pooling.priors(law), **error_model.priors()}
         positive = law.positive | likelihood.positive_sites() | (set(defaults) - set(law.default_priors))
         priors = merge_priors(defaults, self.priors, positive=frozenset(positive))

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob, _positive, quantiles
+from bayescale.analyses.common import quantiles
+from bayescale.checks import check_prob, positive_values
 from bayescale.errors import ConfigError, MissingDependencyError
 
 __all__ = ["CHINCHILLA_REFERENCE", "BANDS"]
@@ -40,7 +41,7 @@ def _new_axes(ax, figsize=(6.4, 4.4)):
 
 
 def _check_bands(bands: Sequence[float]) -> tuple[float, ...]:
-    bands = tuple(sorted(_check_prob(b) for b in bands))
+    bands = tuple(sorted(check_prob(b) for b in bands))
     if not bands:
         raise ConfigError("bands must name at least one interval probability, e.g. (0.5, 0.9)")
     return bands
@@ -59,7 +60,7 @@ def _draw_bands(ax, x, draws, bands, color, label=None, alpha_max=0.35, band_lab
 
 def _compute_range(fit, C, lo_factor=1.0, hi_factor=1e4, num=60, at_least=None):
     if C is not None:
-        return np.sort(_positive("C", C))
+        return np.sort(positive_values("C", C))
     hi = float(fit.data.C.max()) * hi_factor
     if at_least is not None:
         hi = max(hi, float(at_least))

@@ -9,7 +9,9 @@ from typing import Mapping
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob, _positive, isoflop_draws, law_params
+from bayescale.analyses.common import law_params
+from bayescale.analyses.decisions import isoflop_draws
+from bayescale.checks import check_prob, positive_values
 from bayescale.plots._common import (
     BANDS,
     CHINCHILLA_REFERENCE,
@@ -130,11 +132,11 @@ def plot_isoflop(fit, C=None, *, bands=BANDS, prob: float = 0.9, span: float = 1
     import matplotlib
 
     bands = _check_bands(bands)
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     ax = _new_axes(ax)
     levels = _data_budgets(fit) if C is None else None
     Cs = levels if levels is not None else (
-        np.geomspace(fit.data.C.min(), fit.data.C.max(), 6) if C is None else np.sort(_positive("C", C)))
+        np.geomspace(fit.data.C.min(), fit.data.C.max(), 6) if C is None else np.sort(positive_values("C", C)))
     p = law_params(fit, group)
     norm = colors.LogNorm(Cs.min(), Cs.max() if Cs.max() > Cs.min() else Cs.min() * 10)
     cmap = matplotlib.colormaps["viridis"]

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bayescale.analyses.decisions import _check_prob
+from bayescale.checks import check_prob
 from bayescale.errors import ConfigError
 from bayescale.plots._common import (
     BANDS,
@@ -63,7 +63,7 @@ def plot_law(fit, *, x: str = "compute", C=None, bands=BANDS, ax=None, group=Non
         Ns = np.geomspace(data.N.min() / 1.5, data.N.max() * 1.5, 60)
         Dq = np.quantile(data.D, [0.1, 0.37, 0.63, 0.9])
         for j, Dj in enumerate(Dq):
-            loss = fit.predict_draws(N=Ns, D=Dj, group=group)
+            loss = fit.predict_draws(N=Ns, D=Dj, group=group)["loss"]
             _draw_bands(ax, Ns, loss, bands, cmap(norm(Dj) * 0.9), label=f"law at D = {Dj:.2g}", band_labels=j == 0)
         sc = ax.scatter(data.N, data.loss, c=data.D, norm=norm, cmap="plasma", s=14, edgecolors="none",
                         label="runs", zorder=3)
@@ -94,9 +94,9 @@ def plot_residuals(fit, *, prob: float = 0.9, ax=None):
     (True, 'fitted loss (posterior median)')
     """
     _mpl()
-    prob = _check_prob(prob)
+    prob = check_prob(prob)
     ax = _new_axes(ax)
-    fitted = _fitted_log_loss(fit)
+    fitted = _fittedlog_loss_draws(fit)
     resid = np.log(fit.data.loss) - fitted
     noise = {k: float(np.median(v)) for k, v in fit.noise_draws().items()}
     sigma = noise.pop("sigma")
@@ -116,17 +116,17 @@ def plot_residuals(fit, *, prob: float = 0.9, ax=None):
     return ax
 
 
-def _fitted_log_loss(fit) -> np.ndarray:
+def _fittedlog_loss_draws(fit) -> np.ndarray:
     """Posterior-median law log loss at every run (each run's own group for a pooled fit)."""
     data = fit.data
     cov = {c: getattr(data, c) for c in ("N", "D", "U") if getattr(data, c) is not None}
     if fit.group_labels is None:
-        return np.median(np.log(fit.predict_draws(**cov)), axis=0)
+        return np.median(np.log(fit.predict_draws(**cov)["loss"]), axis=0)
     out = np.empty(data.n)
     labels = np.asarray([str(g) for g in data.group])
     for g in fit.group_labels:
         rows = labels == g
-        out[rows] = np.median(np.log(fit.predict_draws(**{c: v[rows] for c, v in cov.items()}, group=g)), axis=0)
+        out[rows] = np.median(np.log(fit.predict_draws(**{c: v[rows] for c, v in cov.items()}, group=g)["loss"]), axis=0)
     return out
 
 

@@ -56,12 +56,18 @@ class Diagnostics:
                 f"{n_divergent} of {n_draws} draws diverged ({100 * n_divergent / n_draws:.2g}%): the posterior "
                 "may be biased; raise target_accept (e.g. 0.95) or check the priors"
             )
-        bad_rhat = {k: v for k, v in rhat.items() if math.isfinite(v) and v > RHAT_MAX}
+        bad_rhat = {k: v for k, v in rhat.items() if not math.isnan(v) and not v <= RHAT_MAX}  # inf fails too
         if bad_rhat:
             problems.append(
                 "R-hat above "
                 f"{RHAT_MAX}: " + ", ".join(f"{k}={v:.3f}" for k, v in bad_rhat.items())
                 + "; chains disagree: run longer (num_warmup, num_samples) or check for multimodality"
+            )
+        no_rhat = [k for k, v in rhat.items() if math.isnan(v)]
+        if no_rhat:  # a fit that cannot be diagnosed is not converged
+            problems.append(
+                f"R-hat undefined (nan) for {', '.join(no_rhat)}: it needs at least 2 chains with draws that vary; "
+                "run num_chains >= 2"
             )
         low_ess = {k: v for k, v in ess_bulk.items() if not v >= ESS_MIN}
         if low_ess:

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import jax.numpy as jnp
 import numpy as np
 
-from bayescale.checks import as_float_column, check_finite_positive
+from bayescale.checks import check_prob, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError, ExtrapolationWarning
 from bayescale.inference.config import SamplerConfig
@@ -32,19 +32,6 @@ def _interval(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray, n
     lo = (1.0 - prob) / 2.0
     q = np.quantile(draws, [0.5, lo, 1.0 - lo], axis=0)
     return q[0], q[1], q[2]
-
-
-def _check_prob(prob: float) -> float:
-    if not isinstance(prob, (int, float)) or not 0.0 < float(prob) < 1.0:
-        raise ConfigError(f"prob must be in (0, 1), e.g. 0.9 for a 90% interval; got {prob!r}")
-    return float(prob)
-
-
-def _positive_array(name: str, values: Any) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(values, dtype=object) if not np.isscalar(values) else np.asarray([values]))
-    arr = as_float_column(name, arr.ravel())
-    check_finite_positive(name, arr)
-    return arr
 
 
 class ScalingFit:
@@ -134,7 +121,7 @@ class ScalingFit:
 
         Exponents come first: they drive extrapolation.
         """
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
         order = [n for n in self.law.param_names if n.startswith(("alpha", "beta", "delta_alpha"))]
         order += [n for n in self.law.param_names if n not in order] + list(self.model.noise_sites)
         order += [n for n in self.model.diagnostic_names if n not in order]
@@ -152,7 +139,7 @@ class ScalingFit:
             raise ConfigError(f"law {self.law.name!r} needs {need}; got {ndc or 'none'}")
         if "U" in self.law.covariates and "U" not in given:
             raise ConfigError(f"law {self.law.name!r} needs unique tokens: pass U=... (U <= D)")
-        arrs = {k: _positive_array(k, v) for k, v in given.items()}
+        arrs = {k: positive_values(k, v) for k, v in given.items()}
         try:
             arrs = dict(zip(arrs, np.broadcast_arrays(*arrs.values())))
         except ValueError:
@@ -179,22 +166,37 @@ class ScalingFit:
                 stacklevel=3,
             )
 
-    def natural_draws(self, group=None) -> dict[str, np.ndarray]:
+    def natural_draws(self, group=None, *, seed: int = 0) -> dict[str, np.ndarray]:
         """Natural-scale law parameters, flattened draws ``(S,)``; a pooled fit takes ``group=``
-        (a label from the data, or ``"population"`` for a new group of a partially pooled fit)."""
-        return self.pooling.natural_draws(self, group)
+        (a label from the data, or ``"population"`` for a new group of a partially pooled fit, drawn with
+        ``seed``: every call that takes a ``seed`` passes its own, the others use 0)."""
+        return self.pooling.natural_draws(self, group, seed)
 
     def noise_draws(self) -> dict[str, np.ndarray]:
         """Flattened draws of the noise parameters: ``sigma`` and any extra site of the likelihood."""
         return self.draws(self.model.noise_sites)
 
-    def predict_draws(self, N=None, D=None, *, C=None, U=None, noise: bool = False, seed: int = 0, group=None) -> np.ndarray:
-        """Loss draws, shape ``(chains * draws, points)``: the law alone, or a new run's loss (with the
-        error model's shared errors and the observation noise)."""
-        return self._draws_at(self._covariates(N, D, C, U), noise=noise, seed=seed, group=group)
+    def predict_draws(self, N=None, D=None, *, C=None, U=None, seed: int = 0, group=None) -> dict[str, np.ndarray]:
+        """The draws behind :meth:`predict`'s columns, each ``(chains * draws, points)``: ``"loss"``, the law
+        alone, and ``"pred"``, a new run's loss (plus the error model's shared errors and the observation
+        noise), as :meth:`frontier_draws` returns the draws behind :meth:`frontier`. Same ``seed``, same draws.
 
-    def _law_log_loss(self, cov: dict, group) -> np.ndarray:
-        p = self.natural_draws(group)
+        Examples
+        --------
+        >>> import bayescale as bs
+        >>> fit = bs.fit(bs.datasets.example(), seed=0, num_warmup=500, num_samples=500)
+        >>> draws = fit.predict_draws(N=[1e9, 2e9], D=2e10)
+        >>> sorted(draws), draws["pred"].shape
+        (['loss', 'pred'], (2000, 2))
+        """
+        return self._predict_draws(self._covariates(N, D, C, U), seed, group)
+
+    def _predict_draws(self, cov: dict, seed: int, group) -> dict[str, np.ndarray]:
+        return {"loss": self._draws_at(cov, noise=False, seed=seed, group=group),
+                "pred": self._draws_at(cov, noise=True, seed=seed, group=group)}
+
+    def _law_log_loss(self, cov: dict, group, seed: int = 0) -> np.ndarray:
+        p = self.natural_draws(group, seed=seed)
         nat = {k: jnp.asarray(p[k])[:, None] for k in self.law.param_names}
         return np.asarray(self.law.log_loss(nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
 
@@ -203,11 +205,11 @@ class ScalingFit:
         :meth:`_covariates` returns them): the law's log loss plus the error model's shared errors
         (:meth:`ErrorModel.draws <bayescale.model.error_models.ErrorModel.draws>`), the one place they
         enter every posterior predictive. Same ``seed``, same draws."""
-        return self._law_log_loss(cov, group) + self.model.error_model.draws(self, cov, seed)
+        return self._law_log_loss(cov, group, seed) + self.model.error_model.draws(self, cov, seed)
 
     def _draws_at(self, cov: dict, *, noise: bool, seed: int, group) -> np.ndarray:
         if not noise:
-            return np.exp(self._law_log_loss(cov, group))
+            return np.exp(self._law_log_loss(cov, group, seed))
         logL = self.predictive_location(cov, seed=seed, group=group)
         noise_params = self.noise_draws()
         sigma = noise_params.pop("sigma")
@@ -237,14 +239,13 @@ class ScalingFit:
         """
         import pandas as pd
 
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
         cov = self._covariates(N, D, C, U)
         if "C" in cov:
             self._warn_extrapolation(cov["C"])
-        law_draws = self._draws_at(cov, noise=False, seed=seed, group=group)
-        pred_draws = self._draws_at(cov, noise=True, seed=seed, group=group)
-        m, lo, hi = _interval(law_draws, prob)
-        pm, plo, phi = _interval(pred_draws, prob)
+        draws = self._predict_draws(cov, seed, group)
+        m, lo, hi = _interval(draws["loss"], prob)
+        pm, plo, phi = _interval(draws["pred"], prob)
         return pd.DataFrame(
             {
                 **cov,
@@ -264,7 +265,7 @@ class ScalingFit:
         (:func:`~bayescale.model.frontier.numerical_frontier`).
         """
         self.law.require_frontier()
-        Cc = _positive_array("C", C)
+        Cc = positive_values("C", C)
         p = {k: jnp.asarray(v) for k, v in self.natural_draws(group).items()}
         out = self.law.frontier(p, jnp.asarray(Cc))
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
@@ -287,8 +288,8 @@ class ScalingFit:
         """
         import pandas as pd
 
-        prob = _check_prob(prob)
-        Cc = _positive_array("C", C)
+        prob = check_prob(prob)
+        Cc = positive_values("C", C)
         self._warn_extrapolation(Cc)
         draws = self.frontier_draws(Cc, group=group)
         cols = {}
