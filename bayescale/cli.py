@@ -29,30 +29,65 @@ def _accept_list(text: str) -> tuple[float, ...]:
 
 
 def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
-    """The model and NUTS settings every fitting command shares (fit, demo, backtest)."""
+    """The model keywords and sampler settings every fitting command shares (fit, demo, backtest): the Python
+    entry points' names with dashes (``--num-warmup`` is ``num_warmup=``) and their defaults
+    (:mod:`bayescale.fitting.settings`; ``tests/test_argument_surface.py`` checks both)."""
+    from bayescale.fitting.settings import SAMPLER_SETTINGS as S
     from bayescale.model.error_models import ERROR_MODELS
     from bayescale.model.likelihoods import LIKELIHOODS
+    from bayescale.model.pooling import POOLINGS
 
-    g = p.add_argument_group("model and sampler")
-    g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
-    g.add_argument("--likelihood", default="student_t", choices=list(LIKELIHOODS), help="noise model on log loss")
-    g.add_argument("--error-model", default="extrapolation", choices=list(ERROR_MODELS),
+    g = p.add_argument_group("model (as bs.fit's keywords)")
+    g.add_argument("--law", default=None, help="scaling law (default: chinchilla)")
+    g.add_argument("--likelihood", default=None, choices=list(LIKELIHOODS), help="noise model on log loss "
+                   "(default student_t)")
+    g.add_argument("--pooling", default=None, choices=list(POOLINGS),
+                   help="how the --group column is used (default complete: ignored)")
+    g.add_argument("--error-model", default=None, choices=list(ERROR_MODELS),
                    help="errors runs share beyond the noise (default extrapolation: a measured discrepancy beyond "
                         "the data's compute; README, Error models)")
     g.add_argument("--per-decade", type=float, default=None, metavar="SCALE",
                    help="--error-model extrapolation: the discrepancy's scale, log loss per sqrt(decade) beyond the "
                         "data (default 0.021; 0: trust the law)")
-    g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
-    g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
+    g = p.add_argument_group("sampler (as bs.fit's keywords)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
-    g.add_argument("--until-converged", type=int, default=3, metavar="K",
-                   help="continue chains failing only R-hat/ESS by --draws draws, up to K times (default 3; 0: never)")
-    g.add_argument("--refit-divergent", type=_accept_list, default=(0.95, 0.99), metavar="T1,T2,...",
+    g.add_argument("--num-chains", "--chains", dest="num_chains", type=int, default=S["num_chains"],
+                   help=f"number of chains (default {S['num_chains']})")
+    g.add_argument("--num-warmup", "--warmup", dest="num_warmup", type=int, default=S["num_warmup"],
+                   help=f"warmup iterations per chain (default {S['num_warmup']})")
+    g.add_argument("--num-samples", "--draws", dest="num_samples", type=int, default=S["num_samples"],
+                   help=f"kept draws per chain (default {S['num_samples']})")
+    g.add_argument("--target-accept", type=float, default=S["target_accept"],
+                   help=f"NUTS target acceptance (default {S['target_accept']})")
+    g.add_argument("--max-tree-depth", type=int, default=S["max_tree_depth"],
+                   help=f"NUTS tree depth limit (default {S['max_tree_depth']})")
+    g.add_argument("--dense-mass", action=argparse.BooleanOptionalAction, default=S["dense_mass"],
+                   help="adapt a dense mass matrix (default) or a diagonal one (--no-dense-mass)")
+    g.add_argument("--chain-method", default=S["chain_method"], choices=["auto", "vectorized", "mapped"],
+                   help="chains side by side (vectorized) or one after another per core (mapped); default auto")
+    g.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=S["progress_bar"],
+                   help="show a progress bar (default: on a terminal, never under CI)")
+    g.add_argument("--until-converged", type=int, default=S["until_converged"], metavar="K",
+                   help="continue chains failing only R-hat/ESS by --num-samples draws, up to K times "
+                        f"(default {S['until_converged']}; 0: never)")
+    g.add_argument("--refit-divergent", type=_accept_list, default=S["refit_divergent"], metavar="T1,T2,...",
                    help="refit a fit with divergences at each of these target acceptances in turn "
-                        "(default 0.95,0.99; 'none': never)")
+                        f"(default {','.join(map(str, S['refit_divergent']))}; 'none': never)")
     g.add_argument("--strict", action="store_true", help="exit with status 3 when a fit did not converge")
+
+
+def _add_csv_args(p: argparse.ArgumentParser) -> None:
+    """The CSV file of runs and its columns (fit, backtest)."""
+    p.add_argument("csv", help="CSV file, one row per training run")
+    p.add_argument("--N", dest="N", default="N", help="column with parameter counts (default N)")
+    p.add_argument("--D", dest="D", default=None, help="column with training tokens")
+    p.add_argument("--C", dest="C", default=None, help="column with training FLOPs (D = C / 6N) instead of --D")
+    p.add_argument("--loss", default="loss", help="column with final loss (default loss)")
+    p.add_argument("--group", default=None, help="column naming each run's group (for --pooling partial or none)")
+
+
+def _read_csv(args, bs):
+    return bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss, group=args.group)
 
 
 def _add_sampler_args(p: argparse.ArgumentParser) -> None:
@@ -76,11 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     p_fit = sub.add_parser("fit", help="fit a law to a CSV file of training runs",
                            description="Fit a scaling law to a CSV of runs; print the posterior summary and the "
                                        "compute-optimal frontier.")
-    p_fit.add_argument("csv", help="CSV file, one row per training run")
-    p_fit.add_argument("--N", dest="N", default="N", help="column with parameter counts (default N)")
-    p_fit.add_argument("--D", dest="D", default=None, help="column with training tokens")
-    p_fit.add_argument("--C", dest="C", default=None, help="column with training FLOPs (D = C / 6N) instead of --D")
-    p_fit.add_argument("--loss", default="loss", help="column with final loss (default loss)")
+    _add_csv_args(p_fit)
     _add_sampler_args(p_fit)
 
     p_demo = sub.add_parser("demo", help="fit the built-in synthetic IsoFLOP example",
@@ -98,14 +129,14 @@ def _add_backtest_parser(sub) -> None:
                        description="Backtest: for each cutoff, fit on the runs below it and score the posterior "
                                    "predictive forecasts of the runs at or above it (relative error of the median, "
                                    "interval coverage, log predictive density, CRPS). Prints one row per cutoff.")
-    p.add_argument("csv", help="CSV file, one row per training run")
+    _add_csv_args(p)
     p.add_argument("--cutoff", type=float, action="append", required=True, metavar="VALUE",
                    help="cutoff in FLOPs (or parameters with --by N); repeat for several")
     p.add_argument("--by", choices=["C", "N"], default="C", help="what the cutoff applies to (default C)")
-    p.add_argument("--N", dest="N", default="N", help="column with parameter counts (default N)")
-    p.add_argument("--D", dest="D", default=None, help="column with training tokens")
-    p.add_argument("--C", dest="C", default=None, help="column with training FLOPs (D = C / 6N) instead of --D")
-    p.add_argument("--loss", default="loss", help="column with final loss (default loss)")
+    p.add_argument("--prob", type=_float_list, default=[0.5, 0.9], metavar="P1,P2,...",
+                   help="central interval probabilities whose coverage is scored (default 0.5,0.9)")
+    p.add_argument("--method", default="nuts", choices=["auto", "nuts", "chees"],
+                   help="sampler of the fits (bs.fit_many's method; default nuts)")
     p.add_argument("--points", help="also write the per-run scores to this CSV file")
     _add_model_and_sampler_args(p)
 
@@ -113,8 +144,9 @@ def _add_backtest_parser(sub) -> None:
 def _run_backtest(args, bs) -> int:
     import pandas as pd
 
-    data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
-    result = bs.backtest(data, cutoff=args.cutoff, by=args.by, **_fit_kwargs(args))
+    data = _read_csv(args, bs)
+    result = bs.backtest(data, cutoff=args.cutoff, by=args.by, prob=args.prob, method=args.method,
+                         **_fit_kwargs(args))
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     print(f"\nBacktest of {data.n} runs, cutoff on {args.by} (fit below, score at or above):\n")
@@ -167,18 +199,18 @@ def _error_model(args):
 
     if args.per_decade is None:
         return args.error_model
-    if args.error_model != "extrapolation":
+    if args.error_model not in (None, "extrapolation"):
         raise ConfigError(f"--per-decade sets the extrapolation discrepancy's scale; it does not apply to "
                           f"--error-model {args.error_model}: drop --per-decade or use --error-model extrapolation")
     return Extrapolation(per_decade=args.per_decade)
 
 
 def _fit_kwargs(args) -> dict:
-    return dict(
-        law=args.law, likelihood=args.likelihood, error_model=_error_model(args), seed=args.seed, num_chains=args.chains,
-        num_warmup=args.warmup, num_samples=args.draws, target_accept=args.target_accept,
-        until_converged=args.until_converged, refit_divergent=args.refit_divergent,
-    )
+    """The model keywords and sampler settings of the command, by their Python names."""
+    from bayescale.fitting.settings import SAMPLER_SETTINGS
+
+    return dict(law=args.law, likelihood=args.likelihood, pooling=args.pooling, error_model=_error_model(args),
+                seed=args.seed, **{k: getattr(args, k) for k in SAMPLER_SETTINGS})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,7 +243,7 @@ def _run(args, bs, BayescaleError) -> int:
             print(f"built-in example: {data!r}")
             print("true parameters: " + ", ".join(f"{k}={v}" for k, v in bs.datasets.EXAMPLE_TRUTH.items()))
         else:
-            data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
+            data = _read_csv(args, bs)
         fit = bs.fit(data, **_fit_kwargs(args))
         status = _report(fit, args)
         _save_fit_plots(fit, args)

@@ -372,22 +372,25 @@ def load_porian(
     """
     df = _porian_frame(path, verify)
     if config is not None:
-        labels = list(dict.fromkeys(df["config"]))
-        sources = list(dict.fromkeys(df["source"]))
-        if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
-            if not 0 <= config < len(labels):
-                raise ConfigError(f"config={config} is out of range: there are {len(labels)} configurations (0 .. {len(labels) - 1})")
-            config = labels[int(config)]
-        if config in labels:
-            df = df[df["config"] == config]
-        elif config in sources:
-            df = df[df["source"] == config]
-        else:
-            raise ConfigError(
-                f"no Porian configuration {config!r}; pass a label, a '<source_file>:<row>' or a position: "
-                + ", ".join(f"{i}: {lab!r}" for i, lab in enumerate(labels))
-            )
-        df = df.reset_index(drop=True)
+        df = _porian_config(df, config)
     if as_frame:
         return df
     return ScalingData.from_frame(df, N="N", D="D", loss="loss", group="config")
+
+
+def _porian_config(df, config):
+    """The rows of one Porian configuration: by label, ``"<source_file>:<row>"`` or position."""
+    labels = list(dict.fromkeys(df["config"]))
+    sources = list(dict.fromkeys(df["source"]))
+    if isinstance(config, (int, np.integer)) and not isinstance(config, bool):
+        if not 0 <= config < len(labels):
+            raise ConfigError(f"config={config} is out of range: there are {len(labels)} configurations (0 .. {len(labels) - 1})")
+        config = labels[int(config)]
+    if config in labels:
+        return df[df["config"] == config].reset_index(drop=True)
+    if config in sources:
+        return df[df["source"] == config].reset_index(drop=True)
+    raise ConfigError(
+        f"no Porian configuration {config!r}; pass a label, a '<source_file>:<row>' or a position: "
+        + ", ".join(f"{i}: {lab!r}" for i, lab in enumerate(labels))
+    )

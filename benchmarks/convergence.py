@@ -114,8 +114,8 @@ def run_calibration(bs, M: int, names) -> list[dict]:
             "min_ess": float(h["min_ess_bulk"].min()), "extended": int((h["extra_draws_per_chain"] > 0).sum()),
             "refitted": int((h["refits"] > 0).sum()),
             "steps_per_draw": float(h["steps_per_draw"].mean()),
-            "coverage_within_bounds": int(((cal.coverage["ci_lower"] <= cal.coverage["level"])
-                                           & (cal.coverage["level"] <= cal.coverage["ci_upper"])).sum()),
+            "coverage_within_bounds": int(((cal.coverage["ci_lower"] <= cal.coverage["prob"])
+                                           & (cal.coverage["prob"] <= cal.coverage["ci_upper"])).sum()),
             "coverage_rows": int(len(cal.coverage)),
             "sbc_min_p": None if cal.sbc is None else float(cal.sbc["p_value"].min()),
         })

@@ -86,7 +86,7 @@ def main() -> None:
     else:
         args.seed = 1 if args.seed is None else args.seed
         t0 = time.perf_counter()
-        cal = bs.calibration(M=args.M, seed=args.seed, levels=(0.5, 0.8, 0.9), num_warmup=args.warmup,
+        cal = bs.calibration(M=args.M, seed=args.seed, prob=(0.5, 0.8, 0.9), num_warmup=args.warmup,
                              num_samples=args.draws, progress_bar=False)
         wall = time.perf_counter() - t0
         print(cal)

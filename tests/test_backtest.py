@@ -120,8 +120,8 @@ def test_cutoff_errors_before_any_compilation(example_data):
         bs.backtest(example_data, cutoff=1e21, seed="0")
     with pytest.raises(errors.ConfigError, match="by must be 'C'"):
         bs.backtest(example_data, cutoff=1e21, by="D")
-    with pytest.raises(errors.ConfigError, match="levels must be"):
-        bs.backtest(example_data, cutoff=1e21, levels=(0.5, 90))
+    with pytest.raises(errors.ConfigError, match="prob must be"):
+        bs.backtest(example_data, cutoff=1e21, prob=(0.5, 90))
     with pytest.raises(errors.ConfigError, match="ScalingData"):
         bs.backtest({"N": [1]}, cutoff=1e21)
     # Enough runs below the cutoff, but all at one budget with one model size: N is not identified.
@@ -142,7 +142,7 @@ def test_plot(bt):
     assert ax.get_xscale() == "log"
     assert len(ax.get_legend().get_texts()) == len(CUTOFFS)
     with pytest.raises(errors.ConfigError, match="was not scored"):
-        bt.plot(level=0.8)
+        bt.plot(prob=0.8)
     plt.close("all")
 
 

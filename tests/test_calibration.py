@@ -10,7 +10,8 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.analyses.calibration import _simulate, clopper_pearson
+from bayescale.analyses.calibration import clopper_pearson
+from bayescale.analyses.simulation import natural_and_frontier, sampled_truth, simulate, simulation_key
 from bayescale.inference.nuts import TRACE_COUNTS
 
 from conftest import SEED, FAST
@@ -30,7 +31,7 @@ def test_simulation_is_the_model(example_data):
     """Prior draws follow the priors; at a fixed truth, log losses scatter around the law with scale sigma."""
     model = bs.ScalingModel()
     law = model.law
-    sim = _simulate(model, example_data, None, 4000, seed=SEED)
+    sim = simulate(model, example_data, None, 4000, simulation_key(SEED))
     # alpha ~ LogNormal(-1.2, 0.75): the mean of log alpha has MC sd 0.75/sqrt(4000) = 0.012; allow 4 sd.
     assert np.mean(np.log(sim["alpha"])) == pytest.approx(-1.2, abs=0.05)
     assert np.std(np.log(sim["alpha"])) == pytest.approx(0.75, rel=0.05)
@@ -45,17 +46,13 @@ def test_simulation_is_the_model(example_data):
     # |alpha log N0| < 88 (~1e-5) and far below any modelling error.
     np.testing.assert_allclose(np.log(sim["A"][ok]), np.log(sim["A_ref"][ok]) + sim["alpha"][ok] * logN0,
                                rtol=0, atol=1e-4)
-    from bayescale.analyses.calibration import _natural_and_frontier
-
     ref = law.reference(example_data.N, example_data.D)
-    full = _natural_and_frontier(model, {k: sim[k] for k in law.sampled_names}, ref, [1e22])
+    full = natural_and_frontier(model, {k: sim[k] for k in law.sampled_names}, ref, [1e22])
     assert np.all(np.isfinite(full["A"])) and np.all(np.isfinite(np.log(full["_front"]["N_opt"])))
     np.testing.assert_allclose(np.log(full["A"]), np.log(sim["A_ref"]) + sim["alpha"] * logN0, rtol=1e-6)
 
-    from bayescale.analyses.calibration import _sampled_truth
-
-    fixed = _sampled_truth(model, TRUTH, law.reference(example_data.N, example_data.D))
-    sim = _simulate(model, example_data, fixed, 200, seed=SEED)
+    fixed = sampled_truth(model, TRUTH, law.reference(example_data.N, example_data.D))
+    sim = simulate(model, example_data, fixed, 200, simulation_key(SEED))
     np.testing.assert_allclose(sim["A"], TRUTH["A"], rtol=1e-4)
     clean = np.log(np.asarray(bs.chinchilla_loss(bs.datasets.EXAMPLE_TRUTH, example_data.N, example_data.D)))
     resid = sim["log_loss"] - clean
@@ -65,13 +62,13 @@ def test_simulation_is_the_model(example_data):
 
 
 def test_calibration_fixed_truth_bookkeeping():
-    cal = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=SEED, **FAST)
+    cal = bs.calibration(M=3, truth=TRUTH, prob=(0.5, 0.9), seed=SEED, **FAST)
     cov = cal.coverage
     assert sorted(set(cov.quantity)) == sorted(QUANTITIES) and len(cov) == 14
     assert np.all((0 <= cov.hits) & (cov.hits <= 3)) and np.all(cov.M == 3)
     assert np.all(cov.ci_lower <= cov.coverage) and np.all(cov.coverage <= cov.ci_upper)
     # A wider interval covers whenever a narrower one does.
-    wide = cov.pivot(index="quantity", columns="level", values="hits")
+    wide = cov.pivot(index="quantity", columns="prob", values="hits")
     assert np.all(wide[0.9] >= wide[0.5])
     assert cal.sbc is None and cal.ranks is None
     np.testing.assert_allclose(cal.truths["alpha"], TRUTH["alpha"], rtol=1e-6)
@@ -80,7 +77,7 @@ def test_calibration_fixed_truth_bookkeeping():
     assert cal.truths["N_opt@10x"][0] == pytest.approx(float(f["N_opt"]), rel=1e-4)
     assert cal.converged.all()
     # Same seed, same table.
-    again = bs.calibration(M=3, truth=TRUTH, levels=(0.5, 0.9), seed=SEED, **FAST)
+    again = bs.calibration(M=3, truth=TRUTH, prob=(0.5, 0.9), seed=SEED, **FAST)
     assert again.coverage.equals(cal.coverage)
     assert "Calibration(M=3" in repr(cal)
 
@@ -99,8 +96,8 @@ def test_calibration_errors_before_any_compilation():
         bs.calibration(M=10, truth=dict(TRUTH, alpha=-0.3))
     with pytest.raises(errors.ConfigError, match="design must be"):
         bs.calibration(M=10, design=[1, 2, 3])
-    with pytest.raises(errors.ConfigError, match="levels"):
-        bs.calibration(M=10, levels=(0.5, 1.5))
+    with pytest.raises(errors.ConfigError, match="prob must be"):
+        bs.calibration(M=10, prob=(0.5, 1.5))
     with pytest.raises(errors.TooFewDistinctValuesError):
         bs.calibration(M=10, design={"N": [1e8] * 10, "D": np.geomspace(1e9, 1e11, 10)})
     assert sum(TRACE_COUNTS.values()) == before
@@ -110,9 +107,9 @@ def test_calibration_errors_before_any_compilation():
 def test_coverage_and_sbc_at_prior_truths():
     """M = 100 datasets at the built-in IsoFLOP design, each with its own truth drawn from the
     prior, fitted at FAST settings. For a correct sampler every interval's hit count is exactly
-    Binomial(100, level), and every SBC rank is uniform on 0..99.
+    Binomial(100, prob), and every SBC rank is uniform on 0..99.
 
-    Checks: the exact two-sided binomial test of each coverage (7 quantities x levels 0.5 and
+    Checks: the exact two-sided binomial test of each coverage (7 quantities x prob 0.5 and
     0.9 = 14 tests) and the chi-square test of uniformity of the ranks of the 6 parameters
     (10 bins), each at p > 0.001. At M = 100 that accepts 34-66 hits for 50% intervals and
     79-98 for 90% intervals. Under calibration each test fails with probability <= 0.001, so
@@ -135,10 +132,10 @@ def test_coverage_and_sbc_at_prior_truths():
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", errors.ConvergenceWarning)
-        cal = bs.calibration(M=100, seed=SEED + 1, levels=(0.5, 0.9), until_converged=0, refit_divergent=(), **FAST)
+        cal = bs.calibration(M=100, seed=SEED + 1, prob=(0.5, 0.9), until_converged=0, refit_divergent=(), **FAST)
     cov = cal.coverage
     for _, r in cov.iterrows():
-        assert r.p_value > 1e-3, f"{r.quantity} at {r.level}: {r.hits}/100 (p = {r.p_value:.2g})"
+        assert r.p_value > 1e-3, f"{r.quantity} at {r.prob}: {r.hits}/100 (p = {r.p_value:.2g})"
     for name, r in cal.sbc.iterrows():
         assert r.p_value > 1e-3, f"SBC ranks of {name} not uniform (chi2 = {r.chi2:.1f}, p = {r.p_value:.2g})"
     assert cal.converged.shape == (100,)

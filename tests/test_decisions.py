@@ -160,7 +160,7 @@ def test_inference_optimal_at_target_loss_matches_scipy(p, T):
 @pytest.mark.parametrize("T", [0.0, 1e11, 1e13])
 def test_inference_optimal_at_budget_matches_scipy(p, T):
     C = 1e23
-    out = inference_optimal_draws(p, [T], budget=C)
+    out = inference_optimal_draws(p, [T], total_compute=C)
     u_cap = np.log(C / (2 * T)) if T > 0 else np.log(C / 6 / 1e2)
 
     def loss(u):
@@ -187,7 +187,7 @@ def test_inference_optimal_table(example_fit):
     assert np.all(np.diff(t.N_median) < 0) and np.all(np.diff(t.tokens_per_param_median) > 0)
     assert np.all(np.diff(t.saving_median) > 0)
     assert np.all(t.total_flops_median <= t.chinchilla_total_flops_median * (1 + 1e-12))
-    tb = bs.inference_optimal(example_fit, T, budget=1e22)
+    tb = bs.inference_optimal(example_fit, T, total_compute=1e22)
     assert np.all(np.diff(tb.loss_median) > 0)  # serving eats into the budget
     with pytest.raises(errors.ConfigError, match="exactly one of"):
         bs.inference_optimal(example_fit, T)

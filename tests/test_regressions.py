@@ -7,6 +7,7 @@ under a second each; the planning test reuses the session's example fit.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import jax
@@ -94,32 +95,24 @@ def test_calibration_simulates_with_a_key_no_fit_uses(monkeypatch):
     from bayescale.analyses import calibration as cal_module
 
     seen = {}
-    real_simulate = cal_module._simulate
+    real_simulate = cal_module.simulate
 
     def spy_simulate(*args, **kwargs):
-        seen["key"] = args[4] if len(args) > 4 else kwargs.get("key", kwargs.get("seed"))
+        seen["key"] = args[4] if len(args) > 4 else kwargs["key"]
         return real_simulate(*args, **kwargs)
 
-    def stop(datasets, *args, seeds=None, seed=None, **kwargs):
-        seen["seeds"] = seeds if seeds is not None else seed
+    def stop(datasets, settings, seeds, **kwargs):
+        seen["seeds"] = seeds
         raise _StopBeforeFitting
 
-    monkeypatch.setattr(cal_module, "_simulate", spy_simulate)
-    monkeypatch.setattr(cal_module, _fitting_function(cal_module), stop)
+    monkeypatch.setattr(cal_module, "simulate", spy_simulate)
+    monkeypatch.setattr(cal_module, "fit_all", stop)
     with pytest.raises(_StopBeforeFitting):
         bs.calibration(M=4, seed=7, num_warmup=10, num_samples=10)
-    key = seen["key"]
-    key = np.asarray(jax.random.PRNGKey(key) if isinstance(key, int) else key)
-    seeds = seen["seeds"]
-    seeds = [seeds + i for i in range(4)] if isinstance(seeds, int) else list(seeds)
-    assert len(seeds) == 4
+    key, seeds = np.asarray(seen["key"]), list(seen["seeds"])
+    assert seeds == [7, 8, 9, 10]
     for s in seeds:
         assert not np.array_equal(key, np.asarray(jax.random.PRNGKey(s))), (s, key)
-
-
-def _fitting_function(module) -> str:
-    """The name under which the calibration module calls the fitting layer."""
-    return "fit_all" if hasattr(module, "fit_all") else "fit_many"
 
 
 # ----------------------------------------------------------------- 4. compare names what is not a fit
@@ -211,3 +204,14 @@ def test_population_draws_follow_the_seed(example_data):
 def test_a_bad_value_is_one_error_everywhere(call, chinchilla_prior_fit):
     with pytest.raises(errors.ConfigError, match=r"must be finite and > 0"):
         call(chinchilla_prior_fit)
+
+
+# ----------------------------------------------------------------- code a maintainer can hold
+def test_repr_builds_no_inference_data(chinchilla_prior_fit):
+    fit = copy.copy(chinchilla_prior_fit)
+    fit._idata = lambda: pytest.fail("repr built the InferenceData")
+    fit.diagnostics = Diagnostics.from_numbers(n_divergent=0, n_draws=200, rhat={"alpha": 1.0},
+                                               ess_bulk={"alpha": 500.0}, mean_steps=3.0)
+    text = repr(fit)
+    alpha = fit.posterior_array("alpha").ravel()
+    assert f"alpha = {alpha.mean():.4g}" in text and "converged" in text

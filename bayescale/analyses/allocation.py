@@ -17,7 +17,7 @@ from bayescale.analyses.decisions import compute_for_loss_draws
 from bayescale.checks import check_prob, nonnegative_values, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
 from bayescale.errors import ConfigError, LawCapabilityError
-from bayescale.model.chinchilla import CHINCHILLA, chinchilla_loss
+from bayescale.model.chinchilla import CHINCHILLA, chinchilla_compute_for_loss, chinchilla_frontier, chinchilla_loss
 from bayescale.model.law import evaluate64
 
 __all__ = ["INFERENCE_FLOPS_PER_PARAM_TOKEN", "inference_optimal_draws", "inference_optimal"]
@@ -43,14 +43,16 @@ def _bisect(sign_fn, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
-def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None, budget=None) -> dict[str, np.ndarray]:
+def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None,
+                            total_compute=None) -> dict[str, np.ndarray]:
     """Per draw, the ``(N, D)`` minimising training plus inference FLOPs (Sardana et al. 2023).
 
     Training costs ``6 N D`` FLOPs and serving ``T`` inference tokens costs
     ``2 N T``. Give exactly one of
 
     - ``loss``: minimise ``6 N D + 2 N T`` subject to ``L(N, D) = loss``;
-    - ``budget``: minimise ``L(N, D)`` subject to ``6 N D + 2 N T = budget``.
+    - ``total_compute``: minimise ``L(N, D)`` subject to ``6 N D + 2 N T = total_compute``
+      (the lifetime compute, training and inference together).
 
     Both problems are convex in ``log N`` (the cost is a sum of log-convex terms
     along the loss constraint; the loss is convex along the cost constraint), so
@@ -65,8 +67,8 @@ def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None, bud
         ``E, A, B, alpha, beta``, arrays of shape ``(S,)``.
     inference_tokens : array_like
         Expected lifetime inference tokens ``T``, shape ``(K,)``; ``0`` allowed.
-    loss, budget : float
-        The target loss, or the total compute budget in FLOPs.
+    loss, total_compute : float
+        The target loss, or the total (training + inference) compute in FLOPs.
 
     Returns
     -------
@@ -84,84 +86,93 @@ def inference_optimal_draws(params: Mapping, inference_tokens, *, loss=None, bud
     >>> [f"{x:.3g}" for x in out["N"][0]], bool(out["total_flops"][0, 1] > out["total_flops"][0, 0])
     (['4.78e+10', '2.04e+10'], True)
     """
-    if (loss is None) == (budget is None):
-        raise ConfigError("give exactly one of loss= (a target loss) or budget= (total FLOPs for training + inference)")
+    if (loss is None) == (total_compute is None):
+        raise ConfigError("give exactly one of loss= (a target loss) or total_compute= (FLOPs for training + "
+                          "inference)")
     p = {k: v[:, None] for k, v in as_params(params, CHINCHILLA).items()}
     T = nonnegative_values("inference_tokens", inference_tokens)[None, :]
-    alpha, beta, A, B, E = p["alpha"], p["beta"], p["A"], p["B"], p["E"]
-    shape = np.broadcast_shapes(E.shape, T.shape)
-    zeros = np.zeros(shape)
     if loss is not None:
-        ell = positive_values("loss", loss)
-        if ell.size != 1:
-            raise ConfigError(f"loss must be one target loss, got {ell.size}; loop over targets")
-        K = ell[0] - E + zeros
-        ok = K > 0
-        Ks = np.where(ok, K, 1.0)
-        # Bracket in u = log N: N_min (D -> inf) and the Chinchilla optimum N* (T = 0).
-        u_lo = np.log(A / Ks) / alpha + zeros
-        u_hi = np.log(A * (alpha + beta) / (Ks * beta)) / alpha + zeros
-        logT = np.log(np.where(T > 0, T, 1.0)) + zeros
+        return _cheapest_for_loss(p, T, _one("loss", loss))
+    return _best_loss_for_compute(p, T, _one("total_compute", total_compute))
 
-        def logD_of(u):
-            s = A * np.exp(-alpha * u)
-            return (np.log(B) - np.log(np.maximum(Ks - s, 1e-300))) / beta, s
 
-        def slope_sign(u):
-            # d cost / d log N is 6 N D (1 - alpha s / (beta (K - s))) + 2 N T, increasing in u;
-            # it is > 0 exactly when 3 D (alpha s / (beta (K - s)) - 1) < T.
-            logD, s = logD_of(u)
-            g = alpha * s / (beta * np.maximum(Ks - s, 1e-300)) - 1.0
-            with np.errstate(divide="ignore"):
-                lhs = np.log(3.0) + logD + np.log(np.maximum(g, 0.0))
-            return np.where(g <= 0, 1.0, np.where(T > 0, logT - lhs, -1.0))
+def _one(name: str, value) -> float:
+    v = positive_values(name, value)
+    if v.size != 1:
+        raise ConfigError(f"{name} must be one number, got {v.size}; loop over them")
+    return float(v[0])
 
-        u = np.where(T > 0, _bisect(slope_sign, u_lo, u_hi), u_hi)
-        logD, _ = logD_of(u)
-        N = np.where(ok, np.exp(u), np.inf)
-        D = np.where(ok, np.exp(logD), np.inf)
-        train = np.where(ok, FLOPS_PER_PARAM_TOKEN * np.exp(u + logD), np.inf)
-        infer = np.where(ok, INFERENCE_FLOPS_PER_PARAM_TOKEN * np.exp(u) * T, np.inf)
-        L = np.where(ok, ell[0], np.nan) + zeros
-    else:
-        Cb = positive_values("budget", budget)
-        if Cb.size != 1:
-            raise ConfigError(f"budget must be one total compute budget, got {Cb.size}; loop over budgets")
-        Cb = float(Cb[0])
-        logC6 = np.log(Cb / FLOPS_PER_PARAM_TOKEN)
-        s_ab = alpha + beta
-        u_chin = (np.log(alpha * A) - np.log(beta * B)) / s_ab + beta / s_ab * logC6 + zeros
-        with np.errstate(divide="ignore"):
-            u_cap = np.where(T > 0, np.log(Cb / (INFERENCE_FLOPS_PER_PARAM_TOKEN * np.where(T > 0, T, 1.0))), np.inf)
-        u_hi = np.minimum(u_chin, u_cap)
-        u_lo = u_hi - 80.0 / alpha
 
-        def logD_b(u):
-            return np.log(np.maximum(Cb * np.exp(-u) - INFERENCE_FLOPS_PER_PARAM_TOKEN * T, 1e-300)) - np.log(
-                FLOPS_PER_PARAM_TOKEN)
-
-        def slope_sign(u):
-            # dL/dlog N = -alpha A N^-alpha + beta B D^-beta C / (6 N D), increasing in u.
-            logD = logD_b(u)
-            rhs = np.log(beta * B) - beta * logD + np.log(Cb) - np.log(FLOPS_PER_PARAM_TOKEN) - u - logD
-            return rhs - (np.log(alpha * A) - alpha * u)
-
-        u = np.where(T > 0, _bisect(slope_sign, u_lo, u_hi), u_chin)
-        logD = logD_b(u)
-        N, D = np.exp(u), np.exp(logD)
-        train = FLOPS_PER_PARAM_TOKEN * N * D
-        infer = INFERENCE_FLOPS_PER_PARAM_TOKEN * N * T
-        L = _loss(p, N, D)
-        ok = np.ones(shape, dtype=bool)
+def _allocation(N, D, T, L, ok) -> dict[str, np.ndarray]:
+    """The result dict of :func:`inference_optimal_draws` from the sizes chosen (``inf`` where not ``ok``)."""
+    train = np.where(ok, FLOPS_PER_PARAM_TOKEN * N * D, np.inf)
+    infer = np.where(ok, INFERENCE_FLOPS_PER_PARAM_TOKEN * N * T, np.inf)
     with np.errstate(invalid="ignore"):
         tpp = np.where(ok, D / N, np.nan)
-    return {
-        "N": N, "D": D, "tokens_per_param": tpp, "training_flops": train, "inference_flops": infer,
-        "total_flops": train + infer, "loss": L, "reachable": ok,
-    }
+    return {"N": N, "D": D, "tokens_per_param": tpp, "training_flops": train, "inference_flops": infer,
+            "total_flops": train + infer, "loss": L, "reachable": ok}
 
 
-def inference_optimal(fit, inference_tokens, *, loss=None, budget=None, prob: float = 0.9, group=None):
+def _cheapest_for_loss(p: Mapping, T: np.ndarray, ell: float) -> dict[str, np.ndarray]:
+    """Minimise ``6 N D + 2 N T`` along ``L(N, D) = ell``, per draw, by bisection on ``u = log N``."""
+    alpha, beta, A, B, E = p["alpha"], p["beta"], p["A"], p["B"], p["E"]
+    zeros = np.zeros(np.broadcast_shapes(E.shape, T.shape))
+    K = ell - E + zeros
+    ok = K > 0
+    Ks = np.where(ok, K, 1.0)
+    # Bracket in u = log N: N_min (D -> inf) and the Chinchilla optimum N* (T = 0), model/chinchilla.py's.
+    u_lo = np.log(A / Ks) / alpha + zeros
+    n_star = chinchilla_compute_for_loss({k: v[:, 0] for k, v in p.items()}, ell)["N_opt"]
+    u_hi = np.log(np.where(ok, n_star, 1.0)) + zeros
+    logT = np.log(np.where(T > 0, T, 1.0)) + zeros
+
+    def logD_of(u):
+        s = A * np.exp(-alpha * u)
+        return (np.log(B) - np.log(np.maximum(Ks - s, 1e-300))) / beta, s
+
+    def slope_sign(u):
+        # d cost / d log N is 6 N D (1 - alpha s / (beta (K - s))) + 2 N T, increasing in u;
+        # it is > 0 exactly when 3 D (alpha s / (beta (K - s)) - 1) < T.
+        logD, s = logD_of(u)
+        g = alpha * s / (beta * np.maximum(Ks - s, 1e-300)) - 1.0
+        with np.errstate(divide="ignore"):
+            lhs = np.log(3.0) + logD + np.log(np.maximum(g, 0.0))
+        return np.where(g <= 0, 1.0, np.where(T > 0, logT - lhs, -1.0))
+
+    u = np.where(T > 0, _bisect(slope_sign, u_lo, u_hi), u_hi)
+    logD, _ = logD_of(u)
+    N, D = np.where(ok, np.exp(u), np.inf), np.where(ok, np.exp(logD), np.inf)
+    return _allocation(N, D, T, np.where(ok, ell, np.nan) + zeros, ok)
+
+
+def _best_loss_for_compute(p: Mapping, T: np.ndarray, total: float) -> dict[str, np.ndarray]:
+    """Minimise ``L(N, D)`` along ``6 N D + 2 N T = total``, per draw, by bisection on ``u = log N``."""
+    alpha, beta, A, B = p["alpha"], p["beta"], p["A"], p["B"]
+    zeros = np.zeros(np.broadcast_shapes(p["E"].shape, T.shape))
+    # The Chinchilla optimum at this compute (T = 0), model/chinchilla.py's frontier.
+    u_chin = np.log(evaluate64(chinchilla_frontier, {k: v[:, 0] for k, v in p.items()}, np.float64(total))["N_opt"])
+    u_chin = u_chin[:, None] + zeros
+    with np.errstate(divide="ignore"):
+        u_cap = np.where(T > 0, np.log(total / (INFERENCE_FLOPS_PER_PARAM_TOKEN * np.where(T > 0, T, 1.0))), np.inf)
+    u_hi = np.minimum(u_chin, u_cap)
+    u_lo = u_hi - 80.0 / alpha
+
+    def logD_b(u):
+        return np.log(np.maximum(total * np.exp(-u) - INFERENCE_FLOPS_PER_PARAM_TOKEN * T, 1e-300)) - np.log(
+            FLOPS_PER_PARAM_TOKEN)
+
+    def slope_sign(u):
+        # dL/dlog N = -alpha A N^-alpha + beta B D^-beta C / (6 N D), increasing in u.
+        logD = logD_b(u)
+        rhs = np.log(beta * B) - beta * logD + np.log(total) - np.log(FLOPS_PER_PARAM_TOKEN) - u - logD
+        return rhs - (np.log(alpha * A) - alpha * u)
+
+    u = np.where(T > 0, _bisect(slope_sign, u_lo, u_hi), u_chin)
+    N, D = np.exp(u), np.exp(logD_b(u))
+    return _allocation(N, D, T, _loss(p, N, D), np.ones(zeros.shape, dtype=bool))
+
+
+def inference_optimal(fit, inference_tokens, *, loss=None, total_compute=None, prob: float = 0.9, group=None):
     """Inference-aware compute-optimal allocation (Sardana et al. 2023), with its posterior.
 
     One row per value of ``inference_tokens``. With ``loss=`` the columns are the
@@ -171,8 +182,9 @@ def inference_optimal(fit, inference_tokens, *, loss=None, budget=None, prob: fl
     model for that loss instead) and ``saving_*`` (the fraction of total FLOPs the
     inference-aware choice saves, per draw). ``p_reachable`` is the posterior
     probability that ``E < loss``; unreachable draws count as infinite compute.
-    With ``budget=`` (total FLOPs) the columns are ``N``, ``D``, tokens per
-    parameter and the ``loss`` reached.
+    With ``total_compute=`` (the lifetime FLOPs, training and inference together) the
+    columns are ``N``, ``D``, tokens per parameter and the ``loss`` reached. (``plan``'s
+    ``budget`` is another idea: the most one run may cost.)
 
     Examples
     --------
@@ -192,7 +204,7 @@ def inference_optimal(fit, inference_tokens, *, loss=None, budget=None, prob: fl
             "fit law='chinchilla'"
         )
     params = law_params(fit, group)
-    out = inference_optimal_draws(params, T, loss=loss, budget=budget)
+    out = inference_optimal_draws(params, T, loss=loss, total_compute=total_compute)
     cols: dict = {}
     if loss is not None:
         cols["p_reachable"] = out["reachable"].mean(axis=0)

@@ -13,8 +13,8 @@ posterior predictive distribution at the hidden runs with
 - the continuous ranked probability score of the loss in nats (lower is
   better), estimated from the predictive draws (:func:`crps_from_draws`).
 
-Several cutoffs give one table row each. The fits run through :func:`fit_all`,
-which batches same-length datasets into one compiled call.
+Several cutoffs give one table row each. The fits run through :func:`bayescale.fitting.batch.fit_all`,
+which batches same-shaped datasets into one compiled call.
 """
 
 from __future__ import annotations
@@ -25,40 +25,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bayescale.checks import check_probs, check_seed
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError, CutoffError, DataError
-from bayescale.fitting.batch import fit_many
-from bayescale.fitting.fit import check_seed
-from bayescale.fitting.fit import fit as fit_one
-from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.fitting.batch import _check_pointwise, _warn_many, fit_all
+from bayescale.fitting.settings import REFIT_DIVERGENT, resolve, shared
+from bayescale.model.spec import ScalingModel
 
-__all__ = ["backtest", "Backtest", "crps_from_draws", "fit_all", "check_levels"]
+__all__ = ["backtest", "Backtest", "crps_from_draws"]
 
 #: Points within this relative distance below a cutoff count as at the cutoff (held out),
 #: so that a cutoff equal to an IsoFLOP budget holds out that whole budget despite rounding.
 CUTOFF_RTOL = 1e-6
 
 _BY = ("C", "N")
-
-
-def fit_all(datasets: Sequence[ScalingData], model: ScalingModel, **fit_kwargs) -> list:
-    """Fit every dataset with the same model and settings; the one place backtests and calibration fit.
-
-    Same-shaped datasets (padded length and shared-error levels, :meth:`ScalingModel.batch_key`) of a
-    complete-pooling model go through :func:`bayescale.fit_many` (one compiled call per shape); pooled models are fitted one by one with
-    :func:`bayescale.fit`, where same-shaped datasets reuse one compiled program.
-    """
-    datasets = list(datasets)
-    if model.pooling.grouped:
-        return [fit_one(d, model=model, **fit_kwargs) for d in datasets]
-    out: list = [None] * len(datasets)
-    groups: dict[tuple, list[int]] = {}
-    for i, d in enumerate(datasets):
-        groups.setdefault(model.batch_key(d), []).append(i)
-    for idx in groups.values():
-        for i, f in zip(idx, fit_many([datasets[i] for i in idx], model=model, **fit_kwargs)):
-            out[i] = f
-    return out
 
 
 def crps_from_draws(draws: Any, y: Any) -> np.ndarray:
@@ -103,19 +83,8 @@ def crps_from_draws(draws: Any, y: Any) -> np.ndarray:
     return out.reshape(y.shape) if y.ndim == 0 else out
 
 
-def _level_name(level: float) -> str:
-    pct = 100.0 * level
-    return f"coverage_{pct:g}"
-
-
-def check_levels(levels) -> tuple[float, ...]:
-    try:
-        levels = tuple(float(v) for v in np.atleast_1d(levels))
-    except (TypeError, ValueError):
-        raise ConfigError(f"levels must be numbers in (0, 1), e.g. (0.5, 0.9); got {levels!r}") from None
-    if not levels or not all(0.0 < v < 1.0 for v in levels):
-        raise ConfigError(f"levels must be numbers in (0, 1), e.g. (0.5, 0.9); got {levels!r}")
-    return levels
+def _coverage_name(prob: float) -> str:
+    return f"coverage_{100.0 * prob:g}"
 
 
 def _check_cutoffs(data: ScalingData, cutoff, by: str, min_train: int) -> list[tuple[float, np.ndarray]]:
@@ -159,7 +128,7 @@ class Backtest:
         One row per cutoff (index ``cutoff``): ``n_train``, ``n_test``,
         ``extrapolation`` (largest held-out C over largest training C),
         ``rel_error`` (mean absolute relative error of the predictive median),
-        ``rel_bias`` (its signed mean), ``coverage_<level>`` per level, ``lpd``
+        ``rel_bias`` (its signed mean), ``coverage_<100 prob>`` per interval probability, ``lpd``
         (mean log predictive density of held-out log losses), ``crps`` (mean CRPS
         of the loss, nats) and ``converged``.
     points : pandas.DataFrame
@@ -168,26 +137,27 @@ class Backtest:
     fits : list of ScalingFit
         The fit at each cutoff, in the order of ``table``.
     by : {"C", "N"}
-    levels : tuple of float
+    prob : tuple of float
+        The central interval probabilities scored.
     """
 
     table: Any
     points: Any
     fits: list
     by: str
-    levels: tuple
+    prob: tuple
 
-    def plot(self, ax=None, level: float | None = None):
+    def plot(self, ax=None, prob: float | None = None):
         """See :func:`bayescale.plots.plot_backtest`."""
         from bayescale.plots.backtest import plot_backtest
 
-        return plot_backtest(self, ax=ax, level=level)
+        return plot_backtest(self, ax=ax, prob=prob)
 
     def __repr__(self) -> str:
         return f"Backtest(by={self.by!r}, cutoffs={len(self.fits)})\n{self.table.to_string()}"
 
 
-def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict[str, np.ndarray]:
+def _score(fit, test: ScalingData, probs: tuple[float, ...], seed: int) -> dict[str, np.ndarray]:
     import jax.numpy as jnp
 
     y = test.loss
@@ -209,27 +179,40 @@ def _score(fit, test: ScalingData, levels: tuple[float, ...], seed: int) -> dict
         "crps": crps_from_draws(pred, y),
         "pit": np.mean(pred <= y, axis=0),
     }
-    for level in levels:
-        lo, hi = np.quantile(pred, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        out[f"lower_{100 * level:g}"] = lo
-        out[f"upper_{100 * level:g}"] = hi
-        out[_level_name(level)] = (lo <= y) & (y <= hi)
+    for p in probs:
+        lo, hi = np.quantile(pred, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        out[f"lower_{100 * p:g}"] = lo
+        out[f"upper_{100 * p:g}"] = hi
+        out[_coverage_name(p)] = (lo <= y) & (y <= hi)
     return out
 
 
 def backtest(
     data: ScalingData,
     cutoff,
+    law=None,
     *,
     by: str = "C",
-    levels: Sequence[float] = (0.5, 0.9),
+    prob: float | Sequence[float] = (0.5, 0.9),
     model: ScalingModel | None = None,
-    law=None,
     likelihood=None,
     priors=None,
     pooling=None,
     error_model=None,
-    **fit_kwargs,
+    seed: int = 0,
+    num_chains: int = 4,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    dense_mass: bool = True,
+    chain_method: str = "auto",
+    progress_bar: bool | None = None,
+    until_converged: int = 3,
+    refit_divergent=REFIT_DIVERGENT,
+    warn: bool = True,
+    pointwise: bool = True,
+    method: str = "nuts",
 ) -> Backtest:
     """Fit on the runs below each cutoff and score the forecasts of the held-out larger runs.
 
@@ -242,15 +225,17 @@ def backtest(
         below a cutoff are fitted; runs at or above it are held out and scored.
         A run within a relative ``1e-6`` below the cutoff counts as at it, so a
         cutoff equal to an IsoFLOP budget holds out that whole budget.
+    law, model, likelihood, priors, pooling, error_model
+        The model fitted at every cutoff, as in :func:`bayescale.fit`.
     by : {"C", "N"}
         The column the cutoff applies to.
-    levels : sequence of float
+    prob : float or sequence of float
         Central predictive interval probabilities whose coverage is reported.
-    model, law, likelihood, priors, pooling
-        The model fitted at every cutoff, as in :func:`bayescale.fit`.
-    **fit_kwargs
-        Sampler settings passed to :func:`bayescale.fit` (``seed``, ``num_warmup``,
-        ...). The predictive noise draws use ``seed``.
+    seed : int
+        The fit at cutoff ``j`` (in the order given) uses seed ``seed + j``; the predictive draws use ``seed``.
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, chain_method, progress_bar, until_converged, refit_divergent, warn, pointwise, method
+        As in :func:`bayescale.fit_many`, with the same defaults (``warn``: one warning for every
+        fit that failed a check).
 
     Returns
     -------
@@ -274,47 +259,62 @@ def backtest(
     >>> list(bt.table.columns)[3:7]
     ['rel_error', 'rel_bias', 'coverage_50', 'coverage_90']
     """
-    import pandas as pd
-
     if not isinstance(data, ScalingData):
         raise ConfigError(
             f"data must be a bayescale.ScalingData, got {type(data).__name__}; build one with "
             "ScalingData.from_frame(df, N=..., D=..., loss=...)"
         )
-    levels = check_levels(levels)
-    seed = check_seed(fit_kwargs.get("seed", 0))
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling, data=data,
-                          error_model=error_model)
+    probs, seed = check_probs(prob), check_seed(seed)
+    settings = resolve(**shared(locals()), data=data)
+    splits = _training_splits(data, cutoff, by, settings.model)
+    trains = [data.subset(mask) for _, mask in splits]
+    fits = fit_all(trains, settings, [seed + j for j in range(len(trains))], pointwise=_check_pointwise(pointwise),
+                   method=method)
+    if warn:
+        _warn_many(fits)
+    return _scored(data, splits, trains, fits, by, probs, seed)
+
+
+def _training_splits(data: ScalingData, cutoff, by: str, model: ScalingModel) -> list[tuple[float, np.ndarray]]:
+    """``(cutoff, training mask)`` per cutoff, each checked (enough runs, fittable by the law) before any fit."""
     law = model.law
     splits = _check_cutoffs(data, cutoff, by, min_train=law.n_params + 2)
-    trains = [data.subset(mask) for _, mask in splits]
-    for c, t in zip((c for c, _ in splits), trains):
+    for c, mask in splits:
         try:
-            t.require(n_params=law.n_params, covariates=law.covariates)
+            data.subset(mask).require(n_params=law.n_params, covariates=law.covariates)
         except DataError as err:
             raise CutoffError(f"cutoff {by}={c:.4g}: the training runs below it cannot be fitted: {err}") from None
-    fits = fit_all(trains, model, **fit_kwargs)
+    return splits
+
+
+def _scored(data: ScalingData, splits, trains, fits, by: str, probs: tuple[float, ...], seed: int) -> Backtest:
+    """The :class:`Backtest` of ``fits``: each fit's held-out runs scored, one table row per cutoff."""
+    import pandas as pd
 
     rows, points = [], []
     for (c, mask), train, fit in zip(splits, trains, fits):
         test = data.subset(~mask)
-        s = _score(fit, test, levels, seed)
+        s = _score(fit, test, probs, seed)
         pts = pd.DataFrame(s)
         pts.insert(0, "cutoff", c)
         points.append(pts)
-        row = {
-            "cutoff": c,
-            "n_train": train.n,
-            "n_test": test.n,
-            "extrapolation": float(test.C.max() / train.C.max()),
-            "rel_error": float(np.mean(np.abs(s["rel_error"]))),
-            "rel_bias": float(np.mean(s["rel_error"])),
-        }
-        for level in levels:
-            row[_level_name(level)] = float(np.mean(s[_level_name(level)]))
-        row["lpd"] = float(np.mean(s["lpd"]))
-        row["crps"] = float(np.mean(s["crps"]))
-        row["converged"] = bool(fit.converged)
-        rows.append(row)
+        rows.append(_row(c, train, test, s, probs, fit))
     table = pd.DataFrame(rows).set_index("cutoff")
-    return Backtest(table=table, points=pd.concat(points, ignore_index=True), fits=fits, by=by, levels=levels)
+    return Backtest(table=table, points=pd.concat(points, ignore_index=True), fits=fits, by=by, prob=probs)
+
+
+def _row(cutoff: float, train: ScalingData, test: ScalingData, s: dict, probs: tuple[float, ...], fit) -> dict:
+    row = {
+        "cutoff": cutoff,
+        "n_train": train.n,
+        "n_test": test.n,
+        "extrapolation": float(test.C.max() / train.C.max()),
+        "rel_error": float(np.mean(np.abs(s["rel_error"]))),
+        "rel_bias": float(np.mean(s["rel_error"])),
+    }
+    for p in probs:
+        row[_coverage_name(p)] = float(np.mean(s[_coverage_name(p)]))
+    row["lpd"] = float(np.mean(s["lpd"]))
+    row["crps"] = float(np.mean(s["crps"]))
+    row["converged"] = bool(fit.converged)
+    return row

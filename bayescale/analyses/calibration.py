@@ -4,7 +4,7 @@
 design by default) with NumPyro's ``Predictive`` on the very model that is
 fitted (same law, priors and likelihood), fits them all, and reports
 
-- the empirical coverage of central posterior intervals at several levels for
+- the empirical coverage of central posterior intervals of several probabilities for
   ``E``, ``alpha``, ``beta``, and the compute-optimal ``N_opt`` and tokens per
   parameter at budgets 10x and 100x beyond the design's largest run, each with
   a Clopper-Pearson interval and an exact two-sided binomial test of the
@@ -30,13 +30,14 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from bayescale.analyses.backtest import check_levels, fit_all
+from bayescale.analyses.simulation import design_runs, natural_and_frontier, sampled_truth, simulate, simulation_key
+from bayescale.checks import check_prob, check_probs, check_seed
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError, ConvergenceWarning
-from bayescale.fitting.fit import check_seed
-from bayescale.model.law import evaluate64
+from bayescale.fitting.batch import _check_pointwise, fit_all
+from bayescale.fitting.settings import REFIT_DIVERGENT, resolve, shared
 from bayescale.model.program import OBS
-from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.model.spec import ScalingModel
 
 __all__ = ["calibration", "Calibration", "clopper_pearson"]
 
@@ -70,9 +71,9 @@ class Calibration:
     Attributes
     ----------
     coverage : pandas.DataFrame
-        One row per (quantity, level): ``hits`` of ``M``, ``coverage``, the
+        One row per (quantity, prob): ``hits`` of ``M``, ``coverage``, the
         Clopper-Pearson interval ``ci_lower``/``ci_upper`` and ``p_value`` of the
-        exact two-sided binomial test of ``coverage == level``.
+        exact two-sided binomial test of ``coverage == prob``.
     sbc : pandas.DataFrame or None
         One row per parameter: chi-square statistic and p-value of the uniformity
         of its SBC ranks (``None`` at fixed true parameters).
@@ -103,7 +104,7 @@ class Calibration:
     diagnostics: Any = None
 
     def __repr__(self) -> str:
-        wide = self.coverage.pivot(index="quantity", columns="level", values="coverage")
+        wide = self.coverage.pivot(index="quantity", columns="prob", values="coverage")
         out = [f"Calibration(M={self.M}, converged {int(self.converged.sum())}/{self.M})", "coverage:", wide.to_string()]
         if self.sbc is not None:
             out += ["SBC rank uniformity:", self.sbc.to_string()]
@@ -116,114 +117,35 @@ def _check_int(name: str, v, minimum: int) -> int:
     return int(v)
 
 
-def _design(design) -> tuple[np.ndarray, np.ndarray]:
-    if design is None:
-        from bayescale.datasets import example
-
-        design = example()
-    if isinstance(design, ScalingData):
-        return np.asarray(design.N), np.asarray(design.D)
-    if isinstance(design, Mapping) and "N" in design and "D" in design:
-        d = ScalingData.from_arrays(N=design["N"], D=design["D"], loss=np.ones(np.size(design["N"])))
-        return np.asarray(d.N), np.asarray(d.D)
-    raise ConfigError(
-        f"design must be None (the built-in IsoFLOP design), a ScalingData or a mapping with 'N' and 'D'; got "
-        f"{type(design).__name__}"
-    )
-
-
-def _sampled_truth(model: ScalingModel, truth: Mapping[str, float], ref: Mapping[str, float]) -> dict[str, float]:
-    """Fixed true parameters in the law's sampled parametrisation, plus the noise parameters."""
-    law = model.law
-    truth = {k: float(v) for k, v in truth.items()}
-    missing_noise = [k for k in model.noise_sites if k not in truth]
-    if missing_noise:
-        raise ConfigError(f"truth must give the noise scale 'sigma' (e.g. sigma=0.01) and any other noise "
-                          f"parameter {list(model.noise_sites)} as well as the law's parameters; missing {missing_noise}")
-    out = {k: truth[k] for k in model.noise_sites}
-    if all(n in truth for n in law.sampled_names):
-        out.update({n: truth[n] for n in law.sampled_names})
-    elif law.to_sampled is not None and all(n in truth for n in law.param_names):
-        out.update({k: float(v) for k, v in evaluate64(law.to_sampled, {n: np.float64(truth[n]) for n in law.param_names},
-                                                      ref).items()})
-    else:
-        raise ConfigError(
-            f"truth must give every parameter of law {law.name!r}: {list(law.param_names)} (or the sampled "
-            f"{list(law.sampled_names)}) and {list(model.noise_sites)}; got {sorted(truth)}"
-        )
-    bad = [k for k, v in out.items() if not np.isfinite(v) or (k in law.positive | set(model.noise_sites) and v <= 0)]
-    if bad:
-        raise ConfigError(f"true parameter(s) {bad} must be finite and positive; got {truth}")
-    return out
-
-
-#: Folded into the seed's key for the simulation (``jax.random.fold_in``): its stream is independent of the
-#: fits', which use the keys of seeds ``seed, seed + 1, ...`` (sharing one would start a fit's chains at the
-#: simulated truths).
-SIMULATION_STREAM = 0x51D
-
-
-def simulation_key(seed: int):
-    """The key of a calibration's simulation: independent of every fit's (:data:`SIMULATION_STREAM`)."""
-    import jax
-
-    return jax.random.fold_in(jax.random.PRNGKey(seed), SIMULATION_STREAM)
-
-
-def _simulate(model: ScalingModel, design: ScalingData, fixed: Mapping[str, float] | None, M: int, key) -> dict:
-    """``M`` datasets from exactly the fitted model (NumPyro's ``Predictive`` on its program).
-
-    With ``fixed=None`` every site, parameters included, is drawn from the prior;
-    otherwise the sampled parameters are held at ``fixed`` and only the
-    observations are drawn. Returns every site (and deterministic) as float64 arrays
-    with a leading axis of length ``M``; ``log_loss`` has shape ``(M, len(N))``.
-    """
-    import jax.numpy as jnp
-    from numpyro.infer import Predictive
-
-    args, _ = model.args(design, observed=False, pad=False)
-    program = model.program()
-    if fixed is None:
-        sim = Predictive(program, num_samples=M)(key, *args)
-    else:
-        tiled = {k: jnp.full((M,), v, dtype=jnp.float32) for k, v in fixed.items()}
-        sim = {**tiled, **Predictive(program, posterior_samples=tiled)(key, *args)}
-    return {k: np.asarray(v, dtype=np.float64) for k, v in sim.items()}
-
-
-def _natural_and_frontier(model: ScalingModel, sampled: Mapping[str, np.ndarray], ref: Mapping[str, float],
-                          budgets) -> dict:
-    """Natural parameters and frontier from sampled ones, in float64.
-
-    The sampler works in float32, where ``A = A_ref * N0**alpha`` overflows for
-    large prior draws of ``alpha``; here it is recomputed in double precision.
-    """
-    law = model.law
-
-    def natural_and_front(s64):
-        nat = {**{k: s64[k] for k in law.param_names if k in s64}, **law.derived(s64, ref)}
-        return nat, law.frontier(nat, budgets)
-
-    s64 = {k: np.asarray(v, dtype=np.float64) for k, v in sampled.items()}
-    nat, front = evaluate64(natural_and_front, s64)
-    return {**nat, **{k: v for k, v in s64.items() if k not in nat}, "_front": front}
-
-
 def calibration(
     M: int = 100,
     *,
     design=None,
     truth: Mapping[str, float] | None = None,
-    levels: Sequence[float] = (0.5, 0.8, 0.9),
-    seed: int = 0,
+    prob: float | Sequence[float] = (0.5, 0.8, 0.9),
     law=None,
+    model: ScalingModel | None = None,
     likelihood=None,
     priors: Mapping | None = None,
-    model: ScalingModel | None = None,
+    pooling=None,
+    error_model=None,
+    seed: int = 0,
+    num_chains: int = 4,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    dense_mass: bool = True,
+    chain_method: str = "auto",
+    progress_bar: bool | None = None,
+    until_converged: int = 3,
+    refit_divergent=REFIT_DIVERGENT,
+    warn: bool = True,
+    pointwise: bool = True,
+    method: str = "nuts",
     rank_draws: int = 99,
     rank_bins: int = 10,
     ci: float = 0.95,
-    **fit_kwargs,
 ) -> Calibration:
     """Simulate ``M`` datasets from the model, fit each, and check the intervals' coverage.
 
@@ -239,13 +161,18 @@ def calibration(
         learned Student-t). Default
         ``None`` draws a new truth from the prior for each dataset, which makes
         coverage exact for a correct sampler and enables the SBC rank check.
-    levels : sequence of float
+    prob : float or sequence of float
         Central interval probabilities to score.
-    seed : int
-        Seeds the simulation and the fits: the same seed gives the same table.
-    law, likelihood, priors, model
-        The model, as in :func:`bayescale.fit`; data are simulated from exactly it (its
+    law, model, likelihood, priors, pooling, error_model
+        The model, as in :func:`bayescale.fit` (complete pooling); data are simulated from exactly it (its
         resolved priors, noise model and any extra noise parameter).
+    seed : int
+        Seeds the simulation (an independent stream: :func:`simulation_key`) and the fits (dataset ``m``:
+        ``seed + m``): the same seed gives the same table.
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, chain_method, progress_bar, until_converged, refit_divergent, pointwise, method
+        As in :func:`bayescale.fit_many`, with the same defaults (``pointwise=False`` saves memory at large ``M``).
+    warn : bool
+        One :class:`~bayescale.errors.ConvergenceWarning` when fits did not pass the checks (they are counted).
     rank_draws : int
         ``L``: posterior draws (evenly thinned) the SBC ranks are computed among;
         ranks take values ``0..L``.
@@ -253,8 +180,6 @@ def calibration(
         Bins of the chi-square uniformity test; must divide ``L + 1``.
     ci : float
         Probability of the Clopper-Pearson intervals on the coverages.
-    **fit_kwargs
-        Sampler settings passed to :func:`bayescale.fit` (``num_warmup``, ...).
 
     Returns
     -------
@@ -266,100 +191,28 @@ def calibration(
     >>> truth = dict(bs.datasets.EXAMPLE_TRUTH, sigma=0.01)
     >>> cal = bs.calibration(M=2, truth=truth, seed=0, num_warmup=500, num_samples=500)
     >>> cal.coverage.columns.tolist()
-    ['quantity', 'level', 'hits', 'M', 'coverage', 'ci_lower', 'ci_upper', 'p_value']
+    ['quantity', 'prob', 'hits', 'M', 'coverage', 'ci_lower', 'ci_upper', 'p_value']
     >>> sorted(set(cal.coverage.quantity))[:3]
     ['E', 'N_opt@100x', 'N_opt@10x']
     """
-    import pandas as pd
-    from scipy import stats
-
-    M = _check_int("M", M, 2)
-    rank_draws = _check_int("rank_draws", rank_draws, 1)
-    rank_bins = _check_int("rank_bins", rank_bins, 2)
+    M, rank_draws, rank_bins = _check_int("M", M, 2), _check_int("rank_draws", rank_draws, 1), _check_int(
+        "rank_bins", rank_bins, 2)
     if (rank_draws + 1) % rank_bins:
         raise ConfigError(f"rank_bins={rank_bins} must divide rank_draws + 1 = {rank_draws + 1} (equal-width bins)")
-    levels = check_levels(levels)
-    seed = check_seed(seed)
-    if not (isinstance(ci, (int, float)) and 0 < ci < 1):
-        raise ConfigError(f"ci must be in (0, 1), got {ci!r}")
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors)
-    law = model.law
-    if not law.has_frontier:
-        raise ConfigError(f"law {law.name!r} has no compute-optimal frontier; calibration scores N_opt and needs one")
-    if model.pooling.grouped:
-        raise ConfigError("calibration simulates ungrouped designs; use a complete-pooling model")
-    N, D = _design(design)
-    design_data = ScalingData.from_arrays(N=N, D=D, loss=np.ones_like(N))
-    model.check_data(design_data)
-    ref = model.reference(design_data)
-    fixed = None if truth is None else _sampled_truth(model, truth, ref)
-
-    sim = _simulate(model, design_data, fixed, M, simulation_key(seed))
-    losses = np.exp(sim[OBS])
-    datasets = [ScalingData.from_arrays(N=N, D=D, loss=losses[m]) for m in range(M)]
-
-    fit_kwargs.setdefault("warn", False)
-    fit_kwargs.setdefault("progress_bar", False)
-    fits = fit_all(datasets, model, seed=seed, **fit_kwargs)
-
-    budgets = np.asarray(BUDGET_FACTORS) * float(np.max(FLOPS_PER_PARAM_TOKEN * N * D))
-    params = (*law.param_names, *model.noise_sites)
-    sampled = (*law.sampled_names, *model.noise_sites)
-
-    def with_frontier(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        full = _natural_and_frontier(model, {k: values[k] for k in sampled}, ref, budgets)
-        front = full.pop("_front")
-        out = {k: full[k] for k in params}
-        for j, f in enumerate(BUDGET_FACTORS):
-            out[f"N_opt@{f:g}x"] = front["N_opt"][..., j]
-            out[f"tokens_per_param@{f:g}x"] = front["tokens_per_param"][..., j]
-        return out
-
-    truths = with_frontier(sim)
-    quantities = ["E", "alpha", "beta"] + [f"{q}@{f:g}x" for q in ("N_opt", "tokens_per_param") for f in BUDGET_FACTORS]
-
-    hits = {(q, lv): 0 for q in quantities for lv in levels}
-    ranks = {k: np.zeros(M, dtype=int) for k in params}
-    converged = np.zeros(M, dtype=bool)
-    health = []
-    for m, fit in enumerate(fits):
-        converged[m] = fit.converged
-        d = fit.diagnostics
-        health.append({"divergences": d.n_divergent, "max_rhat": max(d.rhat.values()),
-                       "min_ess_bulk": min(d.ess_bulk.values()), "steps_per_draw": d.mean_steps,
-                       "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": len(fit.refits),
-                       "target_accept": float(fit.config.target_accept), "converged": fit.converged})
-        draws = with_frontier(fit.draws(sampled))
-        for q in quantities:
-            t = truths[q][m]
-            for lv in levels:
-                lo, hi = np.quantile(draws[q], [(1 - lv) / 2, (1 + lv) / 2])
-                hits[(q, lv)] += int(lo <= t <= hi)
-        S = draws[params[0]].size
-        idx = np.linspace(0, S - 1, rank_draws).round().astype(int)
-        for k in params:
-            ranks[k][m] = int(np.sum(draws[k][idx] < truths[k][m]))
-
-    rows = []
-    for (q, lv), h in hits.items():
-        lo, hi = clopper_pearson(h, M, ci)
-        rows.append({"quantity": q, "level": lv, "hits": h, "M": M, "coverage": h / M,
-                     "ci_lower": float(lo), "ci_upper": float(hi),
-                     "p_value": float(stats.binomtest(h, M, lv).pvalue)})
-    coverage = pd.DataFrame(rows)
-
-    sbc = rank_table = None
-    if fixed is None:
-        rank_table = pd.DataFrame(ranks)
-        sbc_rows = []
-        width = (rank_draws + 1) // rank_bins
-        for k in params:
-            counts = np.bincount(ranks[k] // width, minlength=rank_bins)
-            chi2, p = stats.chisquare(counts)
-            sbc_rows.append({"parameter": k, "chi2": float(chi2), "df": rank_bins - 1, "p_value": float(p)})
-        sbc = pd.DataFrame(sbc_rows).set_index("parameter")
-
-    if not converged.all():
+    probs, seed, ci = check_probs(prob), check_seed(seed), check_prob(ci, "ci")
+    settings = resolve(**shared(locals()))
+    model = settings.model
+    design_data, ref, fixed = _setup(model, design, truth)
+    sim = simulate(model, design_data, fixed, M, simulation_key(seed))
+    datasets = [ScalingData.from_arrays(N=design_data.N, D=design_data.D, loss=row) for row in np.exp(sim[OBS])]
+    fits = fit_all(datasets, settings, [seed + m for m in range(M)], pointwise=_check_pointwise(pointwise),
+                   method=method)
+    budgets = np.asarray(BUDGET_FACTORS) * float(np.max(FLOPS_PER_PARAM_TOKEN * design_data.N * design_data.D))
+    scores = _Scores(model, ref, budgets, probs, rank_draws)
+    truths = scores.with_frontier(sim)
+    hits, ranks = scores.tally(fits, truths)
+    converged = np.array([f.converged for f in fits])
+    if warn and not converged.all():
         warnings.warn(
             f"{int((~converged).sum())} of {M} calibration fits did not pass the convergence checks; they are "
             "counted (dropping them would bias coverage); see Calibration.converged and Calibration.diagnostics. "
@@ -368,6 +221,95 @@ def calibration(
             ConvergenceWarning,
             stacklevel=2,
         )
-    return Calibration(coverage=coverage, sbc=sbc, ranks=rank_table, truths=pd.DataFrame(truths),
+    import pandas as pd
+
+    sbc, rank_table = (None, None) if fixed is not None else _sbc(ranks, rank_draws, rank_bins)
+    return Calibration(coverage=_coverage_table(hits, M, ci), sbc=sbc, ranks=rank_table, truths=pd.DataFrame(truths),
                        converged=converged, budgets=budgets, M=M, rank_draws=rank_draws, model=model,
-                       diagnostics=pd.DataFrame(health))
+                       diagnostics=_health(fits))
+
+
+def _setup(model: ScalingModel, design, truth) -> tuple[ScalingData, dict, dict | None]:
+    """The design as data (losses 1), its reference scales and the fixed truth in the sampled parametrisation
+    (``None``: drawn from the prior), each checked before anything is simulated."""
+    if not model.law.has_frontier:
+        raise ConfigError(f"law {model.law.name!r} has no compute-optimal frontier; calibration scores N_opt and "
+                          "needs one")
+    if model.pooling.grouped:
+        raise ConfigError("calibration simulates ungrouped designs; use a complete-pooling model")
+    N, D = design_runs(design)
+    design_data = ScalingData.from_arrays(N=N, D=D, loss=np.ones_like(N))
+    model.check_data(design_data)
+    ref = model.reference(design_data)
+    return design_data, ref, None if truth is None else sampled_truth(model, truth, ref)
+
+
+class _Scores:
+    """Coverage hits and SBC ranks of fits against their simulated truths (float64 frontier quantities)."""
+
+    def __init__(self, model: ScalingModel, ref, budgets: np.ndarray, probs: tuple[float, ...], rank_draws: int):
+        self.model, self.ref, self.budgets, self.probs, self.rank_draws = model, ref, budgets, probs, rank_draws
+        self.params = (*model.law.param_names, *model.noise_sites)
+        self.sampled = (*model.law.sampled_names, *model.noise_sites)
+        self.quantities = ["E", "alpha", "beta"] + [f"{q}@{f:g}x" for q in ("N_opt", "tokens_per_param")
+                                                    for f in BUDGET_FACTORS]
+
+    def with_frontier(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The natural parameters and the frontier quantities at the budgets, from sampled ``values``."""
+        full = natural_and_frontier(self.model, {k: values[k] for k in self.sampled}, self.ref, self.budgets)
+        front = full.pop("_front")
+        out = {k: full[k] for k in self.params}
+        for j, f in enumerate(BUDGET_FACTORS):
+            out[f"N_opt@{f:g}x"] = front["N_opt"][..., j]
+            out[f"tokens_per_param@{f:g}x"] = front["tokens_per_param"][..., j]
+        return out
+
+    def tally(self, fits, truths) -> tuple[dict, dict]:
+        """Hits per (quantity, prob) over the fits, and each fit's SBC rank of every parameter."""
+        hits = {(q, p): 0 for q in self.quantities for p in self.probs}
+        ranks = {k: np.zeros(len(fits), dtype=int) for k in self.params}
+        for m, fit in enumerate(fits):
+            draws = self.with_frontier(fit.draws(self.sampled))
+            for q in self.quantities:
+                for p in self.probs:
+                    lo, hi = np.quantile(draws[q], [(1 - p) / 2, (1 + p) / 2])
+                    hits[(q, p)] += int(lo <= truths[q][m] <= hi)
+            idx = np.linspace(0, draws[self.params[0]].size - 1, self.rank_draws).round().astype(int)
+            for k in self.params:
+                ranks[k][m] = int(np.sum(draws[k][idx] < truths[k][m]))
+        return hits, ranks
+
+
+def _coverage_table(hits: dict, M: int, ci: float):
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    for (q, p), h in hits.items():
+        lo, hi = clopper_pearson(h, M, ci)
+        rows.append({"quantity": q, "prob": p, "hits": h, "M": M, "coverage": h / M, "ci_lower": float(lo),
+                     "ci_upper": float(hi), "p_value": float(stats.binomtest(h, M, p).pvalue)})
+    return pd.DataFrame(rows)
+
+
+def _sbc(ranks: dict, rank_draws: int, rank_bins: int):
+    """Chi-square test of the uniformity of each parameter's SBC ranks, and the ranks as a table."""
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    width = (rank_draws + 1) // rank_bins
+    for k, r in ranks.items():
+        chi2, p = stats.chisquare(np.bincount(r // width, minlength=rank_bins))
+        rows.append({"parameter": k, "chi2": float(chi2), "df": rank_bins - 1, "p_value": float(p)})
+    return pd.DataFrame(rows).set_index("parameter"), pd.DataFrame(ranks)
+
+
+def _health(fits):
+    """One row per fit: what the sampler did and whether it passed the checks."""
+    import pandas as pd
+
+    return pd.DataFrame([{"divergences": f.diagnostics.n_divergent, "max_rhat": max(f.diagnostics.rhat.values()),
+                          "min_ess_bulk": min(f.diagnostics.ess_bulk.values()), "steps_per_draw": f.diagnostics.mean_steps,
+                          "extra_draws_per_chain": f.extra_draws_per_chain, "refits": len(f.refits),
+                          "target_accept": float(f.config.target_accept), "converged": f.converged} for f in fits])

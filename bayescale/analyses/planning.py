@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayescale.analyses.common import law_params, log_loss_draws
+from bayescale.analyses.common import law_params
 from bayescale.analyses.decisions import isoflop_draws
 from bayescale.checks import check_prob, check_seed, positive_values
 from bayescale.data import FLOPS_PER_PARAM_TOKEN
@@ -223,9 +223,30 @@ def plan(
     >>> bool(t.reduction_per_flop.is_monotonic_decreasing)
     True
     """
-    import pandas as pd
+    prob, tc, seed = check_prob(prob), _check_plan(criterion, target_compute, num_sims), check_seed(seed)
+    cand = _candidates(fit, candidates, budget, group)
+    p = law_params(fit, group, seed=seed)
+    noise = {k: np.asarray(v, dtype=np.float64) for k, v in fit.noise_draws().items()}
+    sigma = noise.pop("sigma")  # what remains: the likelihood's extra sites per draw (a learned df)
+    measure = _Uncertainty(target_log_n_opt(p, tc, fit.law), criterion, prob)
+    # Each draw's location of a candidate's outcome: the law plus the error model's shared errors there (the
+    # reweighting is of the joint posterior of theta and those errors, whose theta-margin is the target's), so
+    # an outcome the law may miss beyond the data teaches what it should.
+    locations = fit.predictive_location(fit._covariates(cand.N.to_numpy(), cand.D.to_numpy(), None), seed=seed,
+                                        group=group)
+    rng = np.random.default_rng(seed)
+    src = rng.choice(sigma.size, size=min(num_sims, sigma.size), replace=False)  # the draws that generate outcomes
+    eps = fit.likelihood.standard_noise(rng, (src.size,), **{k: v[src] for k, v in noise.items()})
+    cols = [_after_one_run(measure, locations[:, k], sigma, noise, fit.likelihood, src, eps) for k in range(len(cand))]
+    min_ess = max(100.0, 0.05 * sigma.size) if min_ess is None else float(min_ess)
+    out = _ranked(cand, measure.now, {k: np.asarray([c[k] for c in cols]) for k in cols[0]}, min_ess)
+    out.attrs.update(criterion=criterion, target_compute=tc, num_sims=int(src.size), draws=int(sigma.size),
+                     min_ess=min_ess)
+    return out
 
-    prob = check_prob(prob)
+
+def _check_plan(criterion: str, target_compute, num_sims) -> float:
+    """The target compute as a float, after checking ``criterion`` and ``num_sims``."""
     if criterion not in CRITERIA:
         raise ConfigError(f"criterion must be one of {list(CRITERIA)}, got {criterion!r}")
     tc = positive_values("target_compute", target_compute)
@@ -233,81 +254,68 @@ def plan(
         raise ConfigError(f"target_compute must be one number of FLOPs, got {target_compute!r}")
     if not isinstance(num_sims, int) or isinstance(num_sims, bool) or num_sims < 2:
         raise ConfigError(f"num_sims must be an integer >= 2, got {num_sims!r}")
-    seed = check_seed(seed)
-    cand = _candidates(fit, candidates, budget, group)
+    return float(tc[0])
 
-    p = law_params(fit, group, seed=seed)
-    lik = fit.likelihood
-    noise = {k: np.asarray(v, dtype=np.float64) for k, v in fit.noise_draws().items()}
-    sigma = noise.pop("sigma")  # what remains: the likelihood's extra sites per draw (a learned df)
-    S = sigma.size
-    if min_ess is None:
-        min_ess = max(100.0, 0.05 * S)
-    g = target_log_n_opt(p, float(tc[0]), fit.law)
-    order = np.argsort(g)
-    g_sorted = g[order]
 
-    def uncertainty(w):  # w: (..., S) normalised weights
-        if criterion == "variance":
-            m = w @ g
-            return w @ (g * g) - m * m
-        return _weighted_width(g_sorted, w[..., order], prob)
+class _Uncertainty:
+    """The planning target's uncertainty under weights over its draws ``g``: variance or interval width."""
 
-    u_now = float(uncertainty(np.full(S, 1.0 / S)))
+    def __init__(self, g: np.ndarray, criterion: str, prob: float):
+        self.g, self.criterion, self.prob = g, criterion, prob
+        self.order = np.argsort(g)
+        self.g_sorted = g[self.order]
+        self.now = float(self(np.full(g.size, 1.0 / g.size)))
 
-    rng = np.random.default_rng(seed)
-    M = min(num_sims, S)
-    src = rng.choice(S, size=M, replace=False)
-    eps = lik.standard_noise(rng, (M,), **{k: v[src] for k, v in noise.items()})
-    # Inverse Fisher information of the unit noise: the Gaussian-equivalent noise variance.
-    unit_var = np.mean(lik.gaussian_variance(**noise))
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        """``w``: normalised weights ``(..., S)``."""
+        if self.criterion == "variance":
+            m = w @ self.g
+            return w @ (self.g * self.g) - m * m
+        return _weighted_width(self.g_sorted, w[..., self.order], self.prob)
 
-    cols = {k: [] for k in ("expected_after", "after_se", "ess_median", "ess_min", "linear_after")}
-    logsig = np.log(sigma)
-    # Each draw's location of the candidate's outcome: the law plus the error model's shared errors there
-    # (a draw of (theta, u) jointly; the reweighting below is of that joint posterior, whose theta-margin
-    # is the target's), so an outcome the law may miss beyond the data teaches what it should.
-    locations = fit.predictive_location(fit._covariates(cand.N.to_numpy(), cand.D.to_numpy(), None), seed=seed,
-                                        group=group)
-    for k in range(len(cand)):
-        h = locations[:, k]  # (S,)
-        y = h[src] + sigma[src] * eps  # (M,)
-        z = (y[:, None] - h[None, :]) / sigma[None, :]
-        logw = lik.unit_logpdf(z, **{k: v[None, :] for k, v in noise.items()}) - logsig[None, :]
-        logw[np.arange(M), src] = -np.inf  # leave-one-out
-        logw -= logw.max(axis=1, keepdims=True)
-        w = np.exp(logw)
-        w /= w.sum(axis=1, keepdims=True)
-        ess = 1.0 / np.sum(w * w, axis=1)
-        u_after = uncertainty(w)
-        cols["expected_after"].append(float(np.mean(u_after)))
-        cols["after_se"].append(float(np.std(u_after, ddof=1) / np.sqrt(M)))
-        cols["ess_median"].append(float(np.median(ess)))
-        cols["ess_min"].append(float(np.min(ess)))
-        # Linear-Gaussian (ensemble Kalman) update of the target's variance.
-        cov = np.cov(g, h)
-        var_after = cov[0, 0] - cov[0, 1] ** 2 / (cov[1, 1] + np.mean(sigma**2) * unit_var)
-        ratio = var_after / cov[0, 0]
-        cols["linear_after"].append(float(u_now * (ratio if criterion == "variance" else np.sqrt(ratio))))
+
+def _after_one_run(measure: _Uncertainty, h: np.ndarray, sigma: np.ndarray, noise: dict, lik, src: np.ndarray,
+                   eps: np.ndarray) -> dict:
+    """The expected uncertainty after one run whose log loss is located at ``h`` (per draw): by reweighting the
+    draws for outcomes simulated from draws ``src`` (noise ``eps``), and by the linear-Gaussian update."""
+    M = src.size
+    y = h[src] + sigma[src] * eps  # (M,)
+    z = (y[:, None] - h[None, :]) / sigma[None, :]
+    logw = lik.unit_logpdf(z, **{k: v[None, :] for k, v in noise.items()}) - np.log(sigma)[None, :]
+    logw[np.arange(M), src] = -np.inf  # leave-one-out
+    logw -= logw.max(axis=1, keepdims=True)
+    w = np.exp(logw)
+    w /= w.sum(axis=1, keepdims=True)
+    ess = 1.0 / np.sum(w * w, axis=1)
+    u_after = measure(w)
+    # Linear-Gaussian (ensemble Kalman) update of the target's variance; the unit noise's inverse Fisher
+    # information is its Gaussian-equivalent variance.
+    cov = np.cov(measure.g, h)
+    var_after = cov[0, 0] - cov[0, 1] ** 2 / (cov[1, 1] + np.mean(sigma**2) * np.mean(lik.gaussian_variance(**noise)))
+    ratio = var_after / cov[0, 0]
+    return {"expected_after": float(np.mean(u_after)), "after_se": float(np.std(u_after, ddof=1) / np.sqrt(M)),
+            "ess_median": float(np.median(ess)), "ess_min": float(np.min(ess)),
+            "linear_after": float(measure.now * (ratio if measure.criterion == "variance" else np.sqrt(ratio)))}
+
+
+def _ranked(cand, u_now: float, cols: dict, min_ess: float):
+    """The plan's table, best reduction per FLOP first; the linear-Gaussian estimate where the ESS is low."""
+    import pandas as pd
 
     out = cand.copy()
     out["uncertainty_now"] = u_now
-    ess_med = np.asarray(cols["ess_median"])
-    low = ess_med < float(min_ess)
-    after_is = np.asarray(cols["expected_after"])
-    after_lin = np.asarray(cols["linear_after"])
-    after = np.where(low, after_lin, after_is)
+    low = cols["ess_median"] < min_ess
+    after = np.where(low, cols["linear_after"], cols["expected_after"])
     out["expected_after"] = after
     out["expected_reduction"] = u_now - after
     out["reduction_se"] = np.where(low, np.nan, cols["after_se"])
     out["relative_reduction"] = (u_now - after) / u_now
     out["reduction_per_flop"] = (u_now - after) / out["C"]
-    out["ess_median"] = ess_med
+    out["ess_median"] = cols["ess_median"]
     out["ess_min"] = cols["ess_min"]
     out["ess_low"] = low
-    out["linear_reduction"] = u_now - after_lin
+    out["linear_reduction"] = u_now - cols["linear_after"]
     out["method"] = np.where(low, "linear-gaussian", "reweighting")
     out = out.sort_values("reduction_per_flop", ascending=False, kind="stable").reset_index(drop=True)
     out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
-    out.attrs.update(criterion=criterion, target_compute=float(tc[0]), num_sims=M, draws=S, min_ess=float(min_ess))
     return out

@@ -1,21 +1,18 @@
-"""Many fits at once: :func:`fit_many` over datasets of one padded length, and :func:`bootstrap`.
+"""Many fits at once: :func:`fit_many` over datasets of one compiled shape, :func:`fit_all` over any, and
+:func:`bootstrap`.
 
-The sampler of :func:`bayescale.fit` is one jitted function of the data, so many
-datasets of the same padded length (:func:`~bayescale.model.spec.padded_runs`: 100 to 128 runs
-are one size) are fitted by mapping it over a leading dataset axis
-inside one compiled program (``lax.map``; reused for every later batch of the same
-shape), with blocks of datasets in parallel across host devices (one per core
-on CPU: :mod:`bayescale.inference.devices`). Datasets are mapped, not ``vmap``-ed: vmapped
-NUTS advances every chain in lockstep, so each step costs the longest tree of any
-chain of any dataset (measured 10x slower than a loop at K=16 with the old raw-scale
-metric, and still 1.3x slower with the whitened one). Each dataset keeps its own
-chains, L-BFGS start, Laplace whitening and NumPyro warmup; the results are ordinary
-:class:`~bayescale.ScalingFit` objects whose diagnostics (bulk ESS, R-hat) are
-computed for all fits in one ArviZ call.
+Two samplers (``method=``). NUTS (:mod:`bayescale.fitting.batch_nuts`) fits each dataset exactly as
+:func:`bayescale.fit` would, all in one compiled call: the draws are a loop's. ChEES-HMC
+(:mod:`bayescale.fitting.batch_chees`) runs pools of datasets in lockstep with one pooled adaptation: faster
+for many datasets, and its draws depend on the pool. A pooled (grouped) model is fitted dataset by dataset
+with :func:`bayescale.fit`'s NUTS (one compiled program per shape). Every fit is an ordinary
+:class:`~bayescale.ScalingFit` with its own diagnostics; the keywords are :func:`bayescale.fit`'s
+(:mod:`bayescale.fitting.settings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 from typing import Mapping, Sequence
@@ -23,26 +20,28 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
+from bayescale.checks import check_seed
 from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError, ConvergenceWarning, DataWarning
-from bayescale.fitting.fit import (
-    REFIT_DIVERGENT, Draws, check_refit_divergent, check_seed, check_until_converged, compiled_runner,
-    extend_until_converged, make_fit, refit_divergent_fit, refit_note, sampler_config,
-)
 from bayescale.fitting.batch_chees import fit_many_chees
+from bayescale.fitting.batch_nuts import fit_many_nuts
+from bayescale.fitting.fit import fit_one, refit_divergent_fit, refit_note
+from bayescale.fitting.settings import REFIT_DIVERGENT, SAMPLER_SETTINGS, Settings, resolve, shared
 from bayescale.inference.chees import TARGET_ACCEPT as CHEES_TARGET_ACCEPT
-from bayescale.inference.nuts import get_extender
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import Prior
-from bayescale.model.spec import ScalingModel, padded_runs, resolve_model
-from bayescale.posterior import idata as _idata
+from bayescale.model.spec import ScalingModel, padded_runs
 from bayescale.posterior.result import ScalingFit
 
-__all__ = ["fit_many", "bootstrap", "bootstrap_indices", "METHODS"]
+__all__ = ["fit_many", "fit_all", "bootstrap", "bootstrap_indices", "METHODS", "CHEES_MIN_DATASETS",
+           "choose_method", "check_batch"]
 
-#: The samplers of :func:`fit_many` (``method=``).
-METHODS = ("nuts", "chees")
+#: The samplers of :func:`fit_many` (``method=``): ``"auto"`` picks one of the other two.
+METHODS = ("auto", "nuts", "chees")
+#: ``method="auto"`` runs ChEES for at least this many datasets of one compiled shape (when the model and
+#: settings are ones ChEES serves: :func:`choose_method`), NUTS for fewer.
+CHEES_MIN_DATASETS = 8
 
 
 def _seeds(seed, k: int) -> list[int]:
@@ -62,72 +61,74 @@ def fit_many(
     model: ScalingModel | None = None,
     likelihood: str | Likelihood | None = None,
     priors: Mapping[str, Prior] | None = None,
+    pooling: str | None = None,
+    error_model=None,
     seed: int | Sequence[int] = 0,
     num_chains: int = 4,
     num_warmup: int = 1000,
     num_samples: int = 1000,
-    target_accept: float | None = None,
+    target_accept: float = 0.9,
     max_tree_depth: int = 10,
     dense_mass: bool = True,
-    progress_bar: bool | None = None,
     chain_method: str = "auto",
-    warn: bool = True,
-    pointwise: bool = True,
+    progress_bar: bool | None = None,
     until_converged: int = 3,
     refit_divergent=REFIT_DIVERGENT,
+    warn: bool = True,
+    pointwise: bool = True,
     method: str = "nuts",
 ) -> list[ScalingFit]:
-    """Fit the same law to many datasets of one padded length (:func:`~bayescale.model.spec.padded_runs`) in one
-    compiled call.
+    """Fit the same model to many datasets of one padded length (:func:`~bayescale.model.spec.padded_runs`)
+    in one compiled call.
 
-    Equivalent to ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
-    but one compiled call runs every dataset (no per-fit Python or dispatch
-    overhead, and blocks of datasets in parallel on several host devices when JAX
-    has them). Each dataset is fitted as :func:`bayescale.fit` would (the same
-    per-dataset computation): its own L-BFGS start, Laplace whitening and NumPyro
-    warmup, so the same posterior as the loop; the draws are the loop's bit for bit
-    where XLA compiles the same per-device program (e.g. two datasets on two host
-    devices), and differ by float32 rounding in other layouts.
+    With ``method="nuts"`` equivalent to ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
+    but one compiled call runs every dataset (no per-fit Python or dispatch overhead, and blocks of
+    datasets in parallel on several host devices when JAX has them). Each dataset is fitted as
+    :func:`bayescale.fit` would: its own L-BFGS start, Laplace whitening and NumPyro warmup, so the same
+    posterior as the loop; the draws are the loop's bit for bit where XLA compiles the same per-device
+    program (e.g. two datasets on two host devices), and differ by float32 rounding in other layouts.
+    Datasets of several shapes: :func:`fit_all`.
 
     Parameters
     ----------
     datasets : sequence of ScalingData
-        At least one; all with the same number of rows (pad or subsample otherwise).
-    law, model, likelihood, priors, num_chains, num_warmup, num_samples, max_tree_depth, dense_mass, progress_bar, chain_method
-        As in :func:`bayescale.fit`, shared by every dataset (complete pooling: a pooled model
-        is fitted with :func:`bayescale.fit`, whose groups give the datasets their structure).
+        At least one; all of one padded length (and the error model's levels).
+    law, model, likelihood, priors, pooling, error_model
+        The model, as in :func:`bayescale.fit`, shared by every dataset. A pooled model (``pooling``
+        ``"partial"`` or ``"none"``) is fitted dataset by dataset with :func:`bayescale.fit`'s NUTS.
     seed : int or sequence of int
         One int: dataset ``i`` uses seed ``seed + i`` (so ``fit_many(ds, seed=s)[i]``
         corresponds to ``fit(ds[i], seed=s + i)``); or one seed per dataset.
-    warn : bool
-        One :class:`~bayescale.errors.ConvergenceWarning` summarising every fit that failed a check.
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, chain_method, progress_bar
+        As in :func:`bayescale.fit`, with the same defaults. ``target_accept`` is NUTS's (ChEES adapts to
+        its own harmonic-mean target, 0.651: see ``method``).
     until_converged : int
         As in :func:`bayescale.fit`: a fit that fails only the R-hat or bulk-ESS check has its
-        chains continued (one dataset at a time, from where the batch left them) up to this
-        many times by ``num_samples`` draws; ``fit.extra_draws_per_chain`` says how many.
+        chains continued (from where the batch left them) up to this many times by ``num_samples``
+        draws; ``fit.extra_draws_per_chain`` says how many.
     refit_divergent : sequence of float
         As in :func:`bayescale.fit`: a fit with divergences is refitted alone, by :func:`bayescale.fit`'s
         NUTS (whatever ``method``), at each of these ``target_accept`` values in turn until it has none
         (``fit.refits`` lists the fits given up); ``()`` never refits.
-    target_accept : float, optional
-        The step-size adaptation's target acceptance: default 0.9 for NUTS (as :func:`bayescale.fit`),
-        0.651 (harmonic mean over chains) for ChEES.
-    method : {"nuts", "chees"}
-        ``"nuts"`` (default): each dataset fitted exactly as :func:`bayescale.fit` would.
-        ``"chees"``: ChEES-HMC (:mod:`bayescale.inference.chees`), every chain of a pool of up to
-        32 datasets in lockstep with one pooled adaptation of step size and trajectory length
-        (each dataset keeps its own L-BFGS start, Laplace whitening, chains and diagnostics).
-        Measured 2.7-2.9x the posteriors per second of a loop of :func:`bayescale.fit` on bootstrap
-        resamples of Epoch's data (README, Performance). Its draws depend on the other datasets
-        of the pool, not only on the seed; ``max_tree_depth`` caps its leapfrog steps per draw at
-        ``2**max_tree_depth``; it needs ``dense_mass=True`` (its metric is the dense Laplace whitening);
-        it shows no progress bar.
-        Use it for many similar datasets (bootstraps, backtests), whose posteriors have similar shapes.
+    warn : bool
+        One :class:`~bayescale.errors.ConvergenceWarning` summarising every fit that failed a check.
     pointwise : bool
         Keep the pointwise log-likelihood and posterior predictive groups (``True``,
         as :func:`bayescale.fit`). ``False`` saves ``2 * chains * draws * n`` floats
         per fit, which matters for thousands of fits; forecasts and frontiers do not need them.
         NUTS computes them while sampling; ChEES when a fit's InferenceData is first read.
+    method : {"auto", "nuts", "chees"}
+        ``"nuts"``: each dataset fitted exactly as :func:`bayescale.fit` would; the draws match a loop of
+        :func:`bayescale.fit` (same seeds). ``"chees"``: ChEES-HMC (:mod:`bayescale.inference.chees`), every
+        chain of a pool of up to 32 datasets in lockstep with one pooled adaptation of step size (to a
+        harmonic-mean acceptance of 0.651, ChEES's own target) and trajectory length; each dataset keeps
+        its own L-BFGS start, Laplace whitening, chains and diagnostics. The same posteriors, faster for
+        many datasets (benchmarks/bench_many_fits.py), but a dataset's draws depend on the other datasets
+        of its pool, not only on its seed. It serves complete-pooling models whose error model has no
+        learned scale, with ``dense_mass=True`` (its metric is the dense Laplace whitening); ``max_tree_depth``
+        caps its leapfrog steps per draw at ``2**max_tree_depth``; it shows no progress bar.
+        ``"auto"``: ChEES for at least :data:`CHEES_MIN_DATASETS` datasets when it serves the model and
+        ``target_accept`` is the default 0.9, NUTS otherwise (:func:`choose_method`).
 
     Returns
     -------
@@ -139,7 +140,8 @@ def fit_many(
     BatchError
         No datasets, or datasets of different lengths (raised before compiling).
     ConfigError
-        An unknown ``method``, ``method="chees"`` with ``dense_mass=False``, or a bad setting (before compiling).
+        An unknown ``method``, ``method="chees"`` for a model or setting it does not serve, or a bad
+        setting (before compiling).
 
     Examples
     --------
@@ -151,72 +153,98 @@ def fit_many(
     >>> all(f.converged for f in fits)
     True
     """
-    datasets = list(datasets) if not isinstance(datasets, ScalingData) else None
-    if datasets is None:
-        raise BatchError("fit_many takes a sequence of ScalingData; for one dataset call bs.fit(data)")
-    if not datasets:
-        raise BatchError("fit_many got no datasets; pass a non-empty list of ScalingData")
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "chees" and dense_mass is not True:
-        raise ConfigError("method='chees' whitens each dataset by its dense Laplace factor; dense_mass must be True")
-    if target_accept is None:
-        target_accept = 0.9 if method == "nuts" else CHEES_TARGET_ACCEPT
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors)
-    if method == "chees" and model.error_model.scale_sites:
-        raise ConfigError(f"method='chees' is validated for the independent error model only, got "
-                          f"{model.error_model.label}; use method='nuts' (the default)")
-    if model.pooling.grouped:
-        raise ConfigError(
-            f"fit_many fits complete-pooling models; this model pools groups ({model.pooling.name!r}): fit it with "
-            "bs.fit(data, model=...) on the data of all groups together"
-        )
-    config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
-                            target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                            progress_bar=progress_bar, chain_method=chain_method)
-    check_batch(datasets, model)
-    until_converged = check_until_converged(until_converged)
-    ladder = check_refit_divergent(refit_divergent)
-    if not isinstance(pointwise, bool):
-        raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
-    seeds = _seeds(seed, len(datasets))
-
-    refs = [model.reference(d) for d in datasets]
-    args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
-    if method == "chees":
-        fits = fit_many_chees(datasets, model, config, seeds, refs, args, pointwise, until_converged)
-        fits = [refit_divergent_fit(f, ladder, until_converged, pointwise) for f in fits]
-        if warn:
-            _warn_many(fits)
-        return fits
-    runner, _ = compiled_runner(model, config, args, batched=True, pointwise=pointwise)
-    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
-    runner.compile(keys, args, meanwhile=_idata.preload_arviz)  # ArviZ imports while XLA compiles
-    *out, carry = runner(keys, args)  # the chains' final states (carry) stay on the device
-    samples, stats, warm, loglik, pp = jax.device_get(tuple(out))
-
-    ess, rhat = _idata.ess_rhat_arrays({k: samples[k] for k in model.diagnostic_names})
-    fits = []
-    for i, d in enumerate(datasets):
-        draws = Draws(
-            samples={k: v[i] for k, v in samples.items()},
-            stats={k: v[i] for k, v in stats.items()},
-            warm={k: v[i] for k, v in warm.items()},
-            loglik=None if loglik is None else loglik[i],
-            pp=None if pp is None else {k: v[i] for k, v in pp.items()},
-        )
-        one = make_fit(d, model, config, refs[i], seeds[i], draws,
-                       {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
-        if until_converged and one.diagnostics.n_divergent == 0 and not one.converged:
-            # Continue this dataset's chains with the single-dataset extender (compiled once, on first need).
-            args_i, _ = model.args(d, refs[i])
-            _, key = compiled_runner(model, config, args_i, pointwise=pointwise)
-            carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
-            one = extend_until_converged(one, draws, carry_i, get_extender(key), args_i, until_converged)
-        fits.append(refit_divergent_fit(one, ladder, until_converged, pointwise))
+    datasets = _as_datasets(datasets)
+    settings = resolve(**shared(locals()))
+    check_batch(datasets, settings.model)
+    fits = fit_batch(datasets, settings, _seeds(seed, len(datasets)), pointwise=_check_pointwise(pointwise),
+                     method=method)
     if warn:
         _warn_many(fits)
     return fits
+
+
+def _as_datasets(datasets) -> list:
+    if isinstance(datasets, ScalingData):
+        raise BatchError("fit_many takes a sequence of ScalingData; for one dataset call bs.fit(data)")
+    datasets = list(datasets)
+    if not datasets:
+        raise BatchError("fit_many got no datasets; pass a non-empty list of ScalingData")
+    return datasets
+
+
+def _check_pointwise(pointwise) -> bool:
+    if not isinstance(pointwise, bool):
+        raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
+    return pointwise
+
+
+def chees_refusal(settings: Settings) -> str | None:
+    """Why ChEES cannot fit with ``settings`` (a sentence), or ``None`` when it can."""
+    model = settings.model
+    if model.pooling.grouped:
+        return (f"pools datasets of one complete-pooling model; this model pools groups ({model.pooling.name!r}) and "
+                "is fitted dataset by dataset with NUTS")
+    if model.error_model.scale_sites:
+        return f"is validated for error models without learned scales, got {model.error_model.label}"
+    if settings.config.dense_mass is not True:
+        return "whitens each dataset by its dense Laplace factor; dense_mass must be True"
+    return None
+
+
+def choose_method(method: str, settings: Settings, k: int) -> str:
+    """The sampler of ``k`` datasets of one compiled shape: ``method``, or for ``"auto"`` ChEES when it serves the
+    model and settings, ``target_accept`` is the default (ChEES adapts to its own target) and ``k`` is at least
+    :data:`CHEES_MIN_DATASETS`; NUTS otherwise. Raises a ConfigError for ``method="chees"`` ChEES cannot serve."""
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    refusal = chees_refusal(settings)
+    if method == "chees" and refusal:
+        raise ConfigError(f"method='chees' {refusal}; use method='nuts' or 'auto'")
+    if method != "auto":
+        return method
+    default_target = settings.config.target_accept == SAMPLER_SETTINGS["target_accept"]
+    return "chees" if refusal is None and default_target and k >= CHEES_MIN_DATASETS else "nuts"
+
+
+def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise: bool = True,
+              method: str = "auto") -> list[ScalingFit]:
+    """The fits of ``datasets`` (one compiled shape, checked by :func:`check_batch`) by the sampler
+    :func:`choose_method` picks, without a warning."""
+    method = choose_method(method, settings, len(datasets))
+    model = settings.model
+    if model.pooling.grouped:
+        return [fit_one(d, settings, s, pointwise) for d, s in zip(datasets, seeds)]
+    refs = [model.reference(d) for d in datasets]
+    args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
+    if method == "nuts":
+        return fit_many_nuts(datasets, settings, seeds, refs, args, pointwise)
+    config = dataclasses.replace(settings.config, target_accept=CHEES_TARGET_ACCEPT)  # what ChEES adapts to
+    fits = fit_many_chees(datasets, model, config, seeds, refs, args, pointwise, settings.until_converged)
+    return [refit_divergent_fit(f, settings.refit_divergent, settings.until_converged, pointwise) for f in fits]
+
+
+def fit_all(datasets: Sequence[ScalingData], settings: Settings, seeds: Sequence[int], *, pointwise: bool = True,
+            method: str = "auto") -> list[ScalingFit]:
+    """Fit every dataset with one model and settings, whatever their shapes: the one place bootstraps,
+    backtests and calibrations fit.
+
+    Same-shaped datasets (padded length and shared-error levels, :meth:`ScalingModel.batch_key`) go through
+    :func:`fit_batch` together (one compiled call per shape, each shape's sampler chosen by its number of
+    datasets); the fits come back in the order of ``datasets``, without a warning.
+    """
+    datasets = list(datasets)
+    for d in datasets:
+        settings.model.check_data(d)
+    groups: dict[tuple, list[int]] = {}
+    for i, d in enumerate(datasets):
+        groups.setdefault(settings.model.batch_key(d), []).append(i)
+    out: list = [None] * len(datasets)
+    for members in groups.values():
+        fits = fit_batch([datasets[i] for i in members], settings, [seeds[i] for i in members], pointwise=pointwise,
+                         method=method)
+        for i, f in zip(members, fits):
+            out[i] = f
+    return out
 
 
 def check_batch(datasets: list, model: ScalingModel) -> None:
@@ -234,7 +262,7 @@ def check_batch(datasets: list, model: ScalingModel) -> None:
             f"fit_many needs datasets of one compiled size (lengths padded to {sorted(set(sizes))} runs, "
             f"bayescale.model.spec.padded_runs); got lengths {counts} (n: how many), e.g. datasets[0] has "
             f"{lengths[0]} rows and datasets[{first_odd}] has {lengths[first_odd]}; group them by padded length "
-            f"(bayescale.analyses.backtest.fit_all does) and call fit_many once per group, or call bs.fit on each"
+            f"(bayescale.fitting.batch.fit_all does) and call fit_many once per group, or call bs.fit on each"
         )
     for d in datasets:
         model.check_data(d)
@@ -244,7 +272,7 @@ def check_batch(datasets: list, model: ScalingModel) -> None:
         raise BatchError(
             f"fit_many needs datasets whose shared-error levels match (error model {model.error_model.label}): "
             f"datasets[0] has levels {shapes[0][1:]} and datasets[{odd}] has {shapes[odd][1:]}; fit them with bs.fit "
-            "(or bayescale.analyses.backtest.fit_all, which groups them)"
+            "(or bayescale.fitting.batch.fit_all, which groups them)"
         )
 
 
@@ -283,28 +311,45 @@ def bootstrap(
     n_resamples: int,
     law: str | Law | None = None,
     *,
+    model: ScalingModel | None = None,
+    likelihood: str | Likelihood | None = None,
+    priors: Mapping[str, Prior] | None = None,
+    pooling: str | None = None,
+    error_model=None,
     seed: int = 0,
-    **fit_kwargs,
+    num_chains: int = 4,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    target_accept: float = 0.9,
+    max_tree_depth: int = 10,
+    dense_mass: bool = True,
+    chain_method: str = "auto",
+    progress_bar: bool | None = None,
+    until_converged: int = 3,
+    refit_divergent=REFIT_DIVERGENT,
+    warn: bool = True,
+    pointwise: bool = True,
+    method: str = "nuts",
 ) -> list[ScalingFit]:
-    """Fit the law to ``n_resamples`` bootstrap resamples of the rows of ``data``, in one compiled call.
+    """Fit the model to ``n_resamples`` bootstrap resamples of the rows of ``data``.
 
-    Rows are drawn with replacement (:func:`bootstrap_indices` with ``seed``);
-    each resample is fitted by :func:`fit_many` with sampler seeds ``seed + i`` (resamples
-    whose error-model levels differ, :meth:`ScalingModel.batch_key`, in separate calls).
-    This is the Bayesian counterpart of the bootstrap intervals of the point-fit
-    literature: the spread of the posteriors across resamples shows how much the
-    answer depends on which runs happened to be in the sweep.
+    Rows are drawn with replacement (:func:`bootstrap_indices` with ``seed``); resample ``i`` is fitted
+    with sampler seed ``seed + i`` by :func:`fit_all` (one compiled call per shape: resamples whose
+    error-model levels differ, :meth:`ScalingModel.batch_key`, are fitted apart). This is the Bayesian
+    counterpart of the bootstrap intervals of the point-fit literature: the spread of the posteriors
+    across resamples shows how much the answer depends on which runs happened to be in the sweep.
 
     Parameters
     ----------
     data : ScalingData
     n_resamples : int
         How many resamples (positive).
-    law : str or Law
+    law, model, likelihood, priors, pooling, error_model
+        The model, as in :func:`bayescale.fit` (a pooled model resamples rows of every group together).
     seed : int
         Seeds the resampling and, offset by resample index, the samplers.
-    **fit_kwargs
-        Any other keyword of :func:`fit_many` (``num_warmup``, ``pointwise``, ...).
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, chain_method, progress_bar, until_converged, refit_divergent, warn, pointwise, method
+        As in :func:`fit_many`, with the same defaults.
 
     Examples
     --------
@@ -317,21 +362,14 @@ def bootstrap(
         raise ConfigError(f"data must be a bayescale.ScalingData, got {type(data).__name__}")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ConfigError(f"n_resamples must be a positive integer, e.g. 200; got {n_resamples!r}")
-    seed = check_seed(seed)
+    settings = resolve(**shared(locals()))
+    seed, pointwise = check_seed(seed), _check_pointwise(pointwise)
     idx = bootstrap_indices(data.n, int(n_resamples), seed)
     with warnings.catch_warnings():
         # Resampling with replacement repeats rows on purpose.
         warnings.filterwarnings("ignore", message=r".*repeat an earlier \(N, D, loss\) row", category=DataWarning)
         resamples = [data.subset(i) for i in idx]
-    model = resolve_model(law, model=fit_kwargs.pop("model", None), likelihood=fit_kwargs.pop("likelihood", None),
-                          priors=fit_kwargs.pop("priors", None))
-    # A resample can miss a level of an error model's axis: one fit_many call per shape.
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(resamples):
-        groups.setdefault(model.batch_key(r), []).append(i)
-    out: list = [None] * len(resamples)
-    for members in groups.values():
-        fits = fit_many([resamples[i] for i in members], model=model, seed=[seed + i for i in members], **fit_kwargs)
-        for i, f in zip(members, fits):
-            out[i] = f
-    return out
+    fits = fit_all(resamples, settings, [seed + i for i in range(len(resamples))], pointwise=pointwise, method=method)
+    if warn:
+        _warn_many(fits)
+    return fits

@@ -29,6 +29,7 @@ import numpy as np
 from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError
 from bayescale.fitting.batch import _seeds, _warn_many, check_batch, fit_many
+from bayescale.fitting.settings import MODEL_KEYWORDS
 from bayescale.model.spec import resolve_model
 from bayescale.posterior.result import ScalingFit
 
@@ -91,16 +92,17 @@ def fit_many_across_processes(datasets: Sequence[ScalingData], law=None, *, seed
     if datasets is None or len(datasets) < jax.process_count():
         raise BatchError(f"fit_many_across_processes got {'one ScalingData' if datasets is None else len(datasets)} "
                          f"for {jax.process_count()} process(es); pass a list of at least one ScalingData per process")
-    if fit_many_kwargs.get("method", "nuts") != "nuts":
-        raise ConfigError(f"fit_many_across_processes runs method='nuts' only, got {fit_many_kwargs['method']!r}: "
+    method = fit_many_kwargs.pop("method", "nuts")
+    if method != "nuts":
+        raise ConfigError(f"fit_many_across_processes runs method='nuts' only, got {method!r}: "
                           "ChEES's draws depend on which datasets share a pool, so on the split; call "
                           "bs.fit_many(..., method='chees') on each process's share yourself")
-    model = resolve_model(law, **{k: fit_many_kwargs.pop(k, None) for k in ("model", "likelihood", "priors")})
+    model = resolve_model(law, **{k: fit_many_kwargs.pop(k, None) for k in MODEL_KEYWORDS if k != "law"})
     check_batch(datasets, model)  # all of them, so every process raises the same error
     seeds = _seeds(seed, len(datasets))
     indices = share(len(datasets))
     fits = fit_many([datasets[i] for i in indices], model=model, seed=[seeds[i] for i in indices], warn=False,
-                    **fit_many_kwargs)
+                    method="nuts", **fit_many_kwargs)
     if warn:
         _warn_many(fits, indices)
     return fits, indices

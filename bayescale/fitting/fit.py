@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 from typing import Mapping, NamedTuple
 
 import jax
 import numpy as np
 
+from bayescale.checks import check_seed
 from bayescale.data import ScalingData
-from bayescale.errors import ConfigError
+from bayescale.fitting.settings import (
+    REFIT_DIVERGENT, check_refit_divergent, check_until_converged, resolve, shared,
+)
 from bayescale.inference import progress
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.nuts import get_extender, get_runner
@@ -20,19 +22,14 @@ from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood, predictive_draws
 from bayescale.model.priors import Prior
 from bayescale.model.program import OBS
-from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.model.spec import ScalingModel
 from bayescale.posterior import idata as _idata
 from bayescale.posterior.diagnostics import Diagnostics
 from bayescale.posterior.io import diagnostics_of
 from bayescale.posterior.result import ScalingFit, metadata
 
-__all__ = ["fit", "default_priors", "check_seed", "sampler_config", "extend_until_converged", "refit_divergent",
-           "REFIT_DIVERGENT"]
-
-#: ``target_accept`` values a fit with divergences is refitted at, in turn (``bs.fit(refit_divergent=...)``).
-#: Measured on 100 prior-drawn calibration fits (seed 0, 4 x (1000 + 1000)): 29 failed at 0.9 (27 with
-#: divergences); refitted, 11 passed every check at 0.95 and 17 more at 0.99, 1 still diverged.
-REFIT_DIVERGENT = (0.95, 0.99)
+__all__ = ["fit", "default_priors", "check_seed", "sampler_config", "extend_until_converged", "refit_divergent_fit",
+           "REFIT_DIVERGENT", "check_until_converged", "check_refit_divergent", "fit_one"]
 
 
 def default_priors(law: str | Law = "chinchilla", likelihood: str | Likelihood = "student_t") -> dict[str, Prior]:
@@ -47,13 +44,6 @@ def default_priors(law: str | Law = "chinchilla", likelihood: str | Likelihood =
     Prior('Gamma', concentration=2, rate=0.1)
     """
     return dict(ScalingModel(law, likelihood).priors)
-
-
-def check_seed(seed) -> int:
-    """A non-negative integer seed, or a :class:`~bayescale.errors.ConfigError` naming the value."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def sampler_config(model: ScalingModel, **settings) -> SamplerConfig:
@@ -77,11 +67,11 @@ def fit(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     dense_mass: bool = True,
-    progress_bar: bool | None = None,
     chain_method: str = "auto",
-    warn: bool = True,
+    progress_bar: bool | None = None,
     until_converged: int = 3,
     refit_divergent=REFIT_DIVERGENT,
+    warn: bool = True,
 ) -> ScalingFit:
     """Fit a scaling law with NUTS and return its posterior.
 
@@ -115,13 +105,11 @@ def fit(
         ``"random_walk"``, or e.g. ``bs.Offsets(by="C")``; see :mod:`bayescale.model.error_models`.
     seed : int
         Same seed, same data, same machine: identical draws.
-    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, progress_bar, chain_method
+    num_chains, num_warmup, num_samples, target_accept, max_tree_depth, dense_mass, chain_method, progress_bar
         NUTS settings (:class:`~bayescale.SamplerConfig`); ``chain_method="vectorized"`` runs the chains
         side by side as on a GPU, ``"mapped"`` one after another on each CPU core (default ``"auto"``:
-        vectorized on an accelerator, mapped on CPU).
-    warn : bool
-        Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
-        (the diagnostics are on the result either way).
+        vectorized on an accelerator, mapped on CPU). Every entry point that fits takes these and the
+        model keywords with the same names and defaults (:mod:`bayescale.fitting.settings`).
     until_converged : int
         When the draws fail only the R-hat or bulk-ESS check (no divergences), continue every
         chain from where it stopped by another ``num_samples`` draws, with the step size and
@@ -137,6 +125,9 @@ def fit(
         ``fit.refits`` lists the fits given up (their ``target_accept`` and divergences) and
         ``fit.config.target_accept`` is the one kept. A fit still divergent at the last value is
         returned flagged (``fit.converged`` False), never hidden.
+    warn : bool
+        Emit a :class:`~bayescale.errors.ConvergenceWarning` when a check fails
+        (the diagnostics are on the result either way).
 
     Returns
     -------
@@ -151,21 +142,21 @@ def fit(
     >>> 0.3 < float(fit.idata.posterior["alpha"].median()) < 0.4
     True
     """
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling,
-                          error_model=error_model)
-    seed = check_seed(seed)
-    config = sampler_config(model, num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
-                            target_accept=target_accept, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                            progress_bar=progress_bar, chain_method=chain_method)
-    until_converged = check_until_converged(until_converged)
-    ladder = check_refit_divergent(refit_divergent)
-    model.check_data(data)
-    ref = model.reference(data)
-    result = sample(data, model, config, ref, seed, until_converged)
-    result = refit_divergent_fit(result, ladder, until_converged)
+    settings = resolve(**shared(locals()))  # the one argument surface: bayescale.fitting.settings
+    result = fit_one(data, settings, check_seed(seed))
     if warn:
         result.diagnostics.warn(stacklevel=2, note=refit_note(result))
     return result
+
+
+def fit_one(data: ScalingData, settings, seed: int, pointwise: bool = True) -> ScalingFit:
+    """:func:`fit` of resolved :class:`~bayescale.fitting.settings.Settings`, without the warning: sample,
+    extend while only R-hat or ESS fail, refit while divergent."""
+    model = settings.model
+    model.check_data(data)
+    result = sample(data, model, settings.config, model.reference(data), seed, settings.until_converged,
+                    pointwise=pointwise)
+    return refit_divergent_fit(result, settings.refit_divergent, settings.until_converged, pointwise)
 
 
 def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, seed: int, until_converged: int,
@@ -184,21 +175,6 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels, refits=refits)
     return extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)
-
-
-def check_refit_divergent(values) -> tuple[float, ...]:
-    """The ``refit_divergent`` ladder as floats, each in (0, 1) and increasing, or a ConfigError."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ConfigError(f"refit_divergent must be a sequence of target_accept values, e.g. (0.95, 0.99) or () "
-                          f"to never refit; got {values!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < 1.0:
-            raise ConfigError(f"refit_divergent values are target_accept values in (0, 1), e.g. (0.95, 0.99); got {v!r}")
-        out.append(float(v))
-    if any(b <= a for a, b in zip(out, out[1:])):
-        raise ConfigError(f"refit_divergent must increase (each refit takes smaller steps), got {tuple(out)}")
-    return tuple(out)
 
 
 def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_converged: int,
@@ -224,13 +200,6 @@ def refit_note(result: ScalingFit) -> str:
         return ""
     tried = ", ".join(f"{r['target_accept']:g} ({r['divergences']} divergent)" for r in result.refits)
     return f"refitted after divergences at target_accept {tried}; kept target_accept {result.config.target_accept:g}"
-
-
-def check_until_converged(until_converged) -> int:
-    """A non-negative integer number of extensions, or a :class:`~bayescale.errors.ConfigError`."""
-    if isinstance(until_converged, bool) or not isinstance(until_converged, numbers.Integral) or until_converged < 0:
-        raise ConfigError(f"until_converged must be a non-negative integer (0: never extend), got {until_converged!r}")
-    return int(until_converged)
 
 
 def extend_until_converged(result: ScalingFit, draws: "Draws", carry, extender, args: tuple,

@@ -8,13 +8,15 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
+from bayescale.checks import check_seed
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
+from bayescale.fitting.settings import resolve, shared
 from bayescale.model.law import Law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import Prior
 from bayescale.model.program import OBS
-from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.model.spec import ScalingModel
 from bayescale.posterior import idata as _idata
 
 __all__ = ["prior_predictive"]
@@ -28,13 +30,24 @@ def prior_predictive(
     likelihood: str | Likelihood | None = None,
     priors: Mapping[str, Prior] | None = None,
     pooling: str | None = None,
-    num_samples: int = 500,
+    error_model=None,
+    num_samples: int = 1000,
     seed: int = 0,
 ):
     """Draw parameters from the priors and losses at the data's (N, D) from the model.
 
     Uses NumPyro's ``Predictive`` on the same model ``bs.fit`` samples, with the same
     reference scales, so it shows exactly what the fit assumes a priori.
+
+    Parameters
+    ----------
+    data : ScalingData
+        The runs whose losses are drawn (their losses are not used).
+    law, model, likelihood, priors, pooling, error_model
+        The model, as in :func:`bayescale.fit` (:mod:`bayescale.fitting.settings`).
+    num_samples : int
+        Draws from the prior (default 1000, as a fit's draws per chain).
+    seed : int
 
     Returns
     -------
@@ -55,17 +68,15 @@ def prior_predictive(
         raise ConfigError(f"data must be a bayescale.ScalingData, got {type(data).__name__}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
         raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
-    model = resolve_model(law, model=model, likelihood=likelihood, priors=priors, pooling=pooling)
+    model = resolve(**shared(locals())).model
     model.check_data(data)
     args, labels = model.args(data, observed=False, pad=False)
     program = model.program(None if labels is None else len(labels))
-    draws = Predictive(program, num_samples=int(num_samples))(jax.random.PRNGKey(int(seed)), *args)
+    draws = Predictive(program, num_samples=int(num_samples))(jax.random.PRNGKey(check_seed(seed)), *args)
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}
-    prior = {k: v for k, v in draws.items() if k != OBS}
-    return _idata.az.from_dict(
-        prior=prior,
+    return _idata.build_prior_idata(
+        prior={k: v for k, v in draws.items() if k != OBS},
         prior_predictive={OBS: draws[OBS]},
         observed_data={OBS: np.log(data.loss)},
         constant_data={"N": data.N, "D": data.D},
-        dims={OBS: ["run"], "N": ["run"], "D": ["run"]},
     )

@@ -115,7 +115,7 @@ def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: in
         chol = laplace_factor(pe, best)
         u = jax.random.normal(k_jit, modes.shape, modes.dtype)
         excess = jax.vmap(lambda uu: pe(best + chol @ uu) - pe(best))(u)
-        plausible = jnp.isfinite(excess) & (excess < modes.shape[1] + 10.0)  # as in nuts.one_chain
+        plausible = jnp.isfinite(excess) & (excess < modes.shape[1] + 10.0)  # as in nuts.py's start_chain
         return best, chol, jnp.where(plausible[:, None], u, 0.0)
 
     def jitter(i):

@@ -76,6 +76,12 @@ class SamplerConfig:
             raise ConfigError(f"chain_method must be one of {CHAIN_METHODS}, got {self.chain_method!r}")
         if not isinstance(self.max_tree_depth, (int, np.integer)) or not 1 <= self.max_tree_depth <= 15:
             raise ConfigError(f"max_tree_depth must be an integer in [1, 15], got {self.max_tree_depth!r}")
+        for name in ("dense_mass", "whiten"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.progress_bar is not None and not isinstance(self.progress_bar, (bool, np.bool_)):
+            raise ConfigError(f"progress_bar must be True, False or None (on a terminal, never under CI); got "
+                              f"{self.progress_bar!r}")
         if self.progress_bar is None:
             object.__setattr__(self, "progress_bar", _default_progress_bar())
 

@@ -7,7 +7,7 @@
   is drawn around a population value on its unconstrained scale,
   ``T^-1(theta_g) = mu_theta + tau_theta * z_g`` with ``z_g ~ Normal(0, 1)`` (non-centred:
   samples well when groups are small or ``tau`` is near zero; the population spreads
-  mix slowest, so use ``target_accept=0.95`` and 1000 draws per chain). ``T`` is
+  mix slowest, so use ``target_accept=0.99`` and 1000 draws per chain: README, "Hierarchical fits"). ``T`` is
   ``exp`` for a LogNormal prior (``mu`` then takes the prior's ``Normal(loc, scale)``
   on ``log theta``), the identity for a Normal one, and the support's bijection
   otherwise (``mu`` takes the prior pushed to the unconstrained scale). ``tau`` takes

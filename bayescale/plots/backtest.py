@@ -9,13 +9,13 @@ from bayescale.errors import ConfigError
 __all__ = ["plot_backtest"]
 
 
-def plot_backtest(result, ax=None, level: float | None = None):
+def plot_backtest(result, ax=None, prob: float | None = None):
     """Relative forecast error of every held-out run against its compute, one colour per cutoff.
 
     Each point is ``(predictive median - loss) / loss`` with error bars spanning
-    the central predictive interval at ``level`` (default: the widest level of
-    the backtest), on the same relative scale. A calibrated forecast crosses 0
-    about ``level`` of the time. Needs matplotlib (``pip install bayescale[plot]``).
+    the central predictive interval of probability ``prob`` (default: the widest the
+    backtest scored), on the same relative scale. A calibrated forecast crosses 0
+    about ``prob`` of the time. Needs matplotlib (``pip install bayescale[plot]``).
 
     Returns
     -------
@@ -33,14 +33,14 @@ def plot_backtest(result, ax=None, level: float | None = None):
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - exercised only without matplotlib
         raise ConfigError("plotting needs matplotlib: pip install 'bayescale[plot]'") from None
-    level = max(result.levels) if level is None else float(level)
-    if level not in result.levels:
-        raise ConfigError(f"level {level!r} was not scored; the backtest has levels {list(result.levels)}")
+    prob = max(result.prob) if prob is None else float(prob)
+    if prob not in result.prob:
+        raise ConfigError(f"prob {prob!r} was not scored; the backtest scored prob={list(result.prob)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     pts = result.points
     x = pts["C"] if result.by == "C" else pts["N"]
-    lo, hi = pts[f"lower_{100 * level:g}"], pts[f"upper_{100 * level:g}"]
+    lo, hi = pts[f"lower_{100 * prob:g}"], pts[f"upper_{100 * prob:g}"]
     for c in result.table.index:
         sel = pts["cutoff"] == c
         y = np.asarray(pts.loc[sel, "rel_error"])
@@ -51,6 +51,6 @@ def plot_backtest(result, ax=None, level: float | None = None):
     ax.axhline(0.0, color="0.3", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training compute C (FLOPs)" if result.by == "C" else "parameters N")
-    ax.set_ylabel(f"(median - loss) / loss, {level:.0%} interval")
+    ax.set_ylabel(f"(median - loss) / loss, {prob:.0%} interval")
     ax.legend(fontsize="small")
     return ax

@@ -21,15 +21,29 @@ from typing import Any, Mapping
 
 import numpy as np
 
-# ArviZ 0.2x announces its 1.0 refactor with a FutureWarning on import (possibly in the
-# preload thread, where a catch_warnings block would race with the caller's warnings state).
-warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
-
 _PRELOAD: threading.Thread | None = None
+#: Whether :func:`_arviz` has imported ArviZ (under its own warnings filter, once).
+_IMPORTED = False
 
 
 def _arviz():
-    """The ``arviz`` module (imported on first call; waits for a preload in progress)."""
+    """The ``arviz`` module (imported on first call; waits for a preload in progress).
+
+    ArviZ 0.2x announces its 1.0 refactor with a FutureWarning when imported; it is silenced for the
+    import only (no filter outlives it: importing bayescale changes no warnings state). In the preload
+    thread the ``catch_warnings`` block spans the import while the caller compiles, which leaves the
+    warnings filters alone; the caller's next use of ArviZ waits for the import to finish.
+    """
+    global _IMPORTED
+    if not _IMPORTED:
+        if _PRELOAD is not None and _PRELOAD is not threading.current_thread():
+            _PRELOAD.join()  # one import at a time: the preload's catch_warnings block ends before ours begins
+        if not _IMPORTED:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
+                                        category=FutureWarning)
+                import arviz  # noqa: F401
+            _IMPORTED = True
     import arviz
 
     return arviz
@@ -61,7 +75,7 @@ def preload_arviz() -> None:
     _PRELOAD.start()
 
 
-__all__ = ["az", "preload_arviz", "build_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair", "loo", "compare"]
+__all__ = ["az", "preload_arviz", "build_idata", "build_prior_idata", "write", "read", "META_KEY", "summary", "ess_rhat", "ess_rhat_arrays", "plot_pair", "loo", "compare"]
 
 #: Attribute of the posterior group holding bayescale's metadata as JSON.
 META_KEY = "bayescale"
@@ -99,6 +113,14 @@ def build_idata(
     )
     idata.posterior.attrs[META_KEY] = json.dumps(meta)
     return idata
+
+
+def build_prior_idata(*, prior: Mapping[str, np.ndarray], prior_predictive: Mapping[str, np.ndarray],
+                      observed_data: Mapping[str, np.ndarray], constant_data: Mapping[str, np.ndarray]):
+    """An InferenceData of prior draws (``bs.prior_predictive``): per-run arrays get the ``run`` dimension."""
+    dims = {k: ["run"] for k in (*prior_predictive, *observed_data, *constant_data)}
+    return _arviz().from_dict(prior=dict(prior), prior_predictive=dict(prior_predictive),
+                              observed_data=dict(observed_data), constant_data=dict(constant_data), dims=dims)
 
 
 def write(idata: "az.InferenceData", path: str | os.PathLike) -> None:

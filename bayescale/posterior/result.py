@@ -121,11 +121,12 @@ class ScalingFit:
 
         Exponents come first: they drive extrapolation.
         """
-        prob = check_prob(prob)
+        return _idata.summary(self.idata, self._summary_order(), check_prob(prob))
+
+    def _summary_order(self) -> list[str]:
         order = [n for n in self.law.param_names if n.startswith(("alpha", "beta", "delta_alpha"))]
         order += [n for n in self.law.param_names if n not in order] + list(self.model.noise_sites)
-        order += [n for n in self.model.diagnostic_names if n not in order]
-        return _idata.summary(self.idata, order, prob)
+        return order + [n for n in self.model.diagnostic_names if n not in order]
 
     # ------------------------------------------------------------- forecasts
     def _covariates(self, N, D, C, U=None) -> dict[str, np.ndarray]:
@@ -306,14 +307,20 @@ class ScalingFit:
         _idata.write(self.idata, path)
 
     def __repr__(self) -> str:
-        s = self.summary(prob=0.9)
+        """The model, the posterior mean and sd of each parameter, and the checks: from the draws at hand (no
+        InferenceData is built, no ArviZ summary run; :meth:`summary` has ESS, R-hat and intervals)."""
         lines = [
             f"ScalingFit({self.law.formula}; likelihood={self.likelihood.label}; n={self.data.n}; "
             + (f"pooling={self.pooling.name} over {len(self.group_labels)} groups; " if self.group_labels else "")
             + f"{self.config.num_chains} chains x {self.config.num_samples} draws)",
         ]
-        for name in s.index:
-            lines.append(f"  {name:>6} = {s.loc[name, 'mean']:.4g}  (sd {s.loc[name, 'sd']:.3g})")
+        for name in self._summary_order():
+            draws = self.posterior_array(name).astype(np.float64)
+            draws = draws.reshape(draws.shape[0] * draws.shape[1], -1)
+            groups = self.group_labels if len(self.group_labels or ()) == draws.shape[1] else range(draws.shape[1])
+            labels = [name] if draws.shape[1] == 1 else [f"{name}[{g}]" for g in groups]
+            for label, column in zip(labels, draws.T):
+                lines.append(f"  {label:>6} = {column.mean():.4g}  (sd {column.std(ddof=1):.3g})")
         lines.append("  " + ("converged" if self.converged else "NOT converged: " + " | ".join(self.diagnostics.problems)))
         return "\n".join(lines)
 
