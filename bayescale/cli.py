@@ -135,8 +135,8 @@ def _add_backtest_parser(sub) -> None:
     p.add_argument("--by", choices=["C", "N"], default="C", help="what the cutoff applies to (default C)")
     p.add_argument("--prob", type=_float_list, default=[0.5, 0.9], metavar="P1,P2,...",
                    help="central interval probabilities whose coverage is scored (default 0.5,0.9)")
-    p.add_argument("--method", default="nuts", choices=["auto", "nuts", "chees"],
-                   help="sampler of the fits (bs.fit_many's method; default nuts)")
+    p.add_argument("--method", default="auto", choices=["auto", "nuts", "chees"],
+                   help="sampler of the fits (bs.fit_many's method; default auto)")
     p.add_argument("--points", help="also write the per-run scores to this CSV file")
     _add_model_and_sampler_args(p)
 

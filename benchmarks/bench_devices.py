@@ -42,10 +42,10 @@ def child(cfg) -> dict:
         warnings.simplefilter("ignore", DataWarning)
         res = [data.subset(i) for i in idx]
     t0 = time.perf_counter()
-    bs.fit_many(res, seed=0, **kw)
+    bs.fit_many(res, seed=0, method="nuts", **kw)  # NUTS across devices (ChEES: bench_many_fits.py)
     out["many_first_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fits = bs.fit_many(res, seed=100, **kw)
+    fits = bs.fit_many(res, seed=100, method="nuts", **kw)
     out["many_warm_s"] = time.perf_counter() - t0
     out["many_posteriors_per_s"] = cfg.k / out["many_warm_s"]
     out["many_min_ess"] = min(min(f.diagnostics.ess_bulk.values()) for f in fits)

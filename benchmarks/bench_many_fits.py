@@ -11,7 +11,14 @@ cost is linear in K), timed in the same run; and the same rates with every fit's
 (``fit.idata``, which fits build on first read: for ChEES fits that includes their pointwise
 log-likelihood and predictive location, which ``bs.fit`` computes while sampling); a loop fit that compiled anything (the first to need
 the extender) is not timed and another resample takes its place. The load average is recorded before and after (the machine may be shared).
-Run: ``python benchmarks/bench_many_fits.py [--quick]``.
+
+``--interleave R`` (for a shared machine, where the load changes between measurements minutes apart): after
+each K's first calls, R rounds of warm calls, one per method in each round (order reversed every other round),
+each round on new seeds; each round's ratio of a method's posteriors per second to the first method's is taken
+from calls seconds apart, and the median over rounds is reported. This is what ``fit_many``'s
+``method="auto"`` threshold (``bayescale.fitting.batch.CHEES_MIN_DATASETS``) was decided by.
+Run: ``python benchmarks/bench_many_fits.py [--quick]``; the threshold:
+``python benchmarks/bench_many_fits.py --ks 1,2,4,8,16 --interleave 5 --repeat-max 0 --loop 2``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=None, help="default 500 (quick 30)")
     p.add_argument("--draws", type=int, default=None, help="default 500 (quick 30)")
     p.add_argument("--methods", default="nuts,chees", help="fit_many methods, comma-separated (default nuts,chees)")
+    p.add_argument("--interleave", type=int, default=0, metavar="R",
+                   help="rounds of warm calls alternating the methods after each K's first calls; report the median "
+                        "ratio of posteriors/s to the first method's (default 0: none)")
     p.add_argument("--out", default=None)
     cfg = p.parse_args(argv)
     ks = [int(k) for k in (cfg.ks or ("1,2" if cfg.quick else "1,16,256")).split(",")]
@@ -124,6 +134,10 @@ def main(argv=None) -> dict:
             rows.append(r)
             print(f"  K={k} {method}: {first:.1f} s first call, {r['posteriors_per_s']:.2f} posteriors/s, "
                   f"{r['fits_pass']}/{k} pass", file=sys.stderr)
+        if cfg.interleave:
+            _interleaved(bs, batch, methods, cfg.interleave, kw, TRACE_COUNTS, [r for r in results if r["K"] == k])
+            print(f"  K={k} interleaved: " + ", ".join(f"{r['method']} {r['interleaved_ratio_median']:.2f}x"
+                                                      for r in results if r["K"] == k), file=sys.stderr)
     after_s, after_fits, skipped = time_loop(2 * n_loop + 1)
     loop_fits += after_fits
     loop["not_timed_compiled"] += skipped
@@ -154,13 +168,49 @@ def main(argv=None) -> dict:
           f"{loop['fits_pass']} of {2 * n_loop} passing; building a fit's InferenceData: loop "
           f"{1e3 * loop['idata_s_per_fit']:.1f} ms per fit\n")
     print(table(rows, cols))
+    if cfg.interleave:
+        icols = [("K", "K", "d"), ("method", "method", "s"), ("interleaved_median_posteriors_per_s", "posteriors/s (median)", ".2f"),
+                 ("interleaved_ratio_median", f"x {methods[0]} (median of rounds)", ".2f"),
+                 ("interleaved_ratio_min", "min", ".2f"), ("interleaved_ratio_max", "max", ".2f"),
+                 ("interleaved_fits_pass", "fits passing (all rounds)", "d")]
+        print(f"\nInterleaved: {cfg.interleave} rounds of warm calls per K, methods side by side (ABBA order)\n")
+        print(table(results, icols))
     load = {"before": load_before, "after": os.getloadavg()}
     print(f"load average (1, 5, 15 min) before {load['before']}, after {load['after']}")
     payload = {"data": data_name, "n": data.n, "settings": {"chains": cfg.chains, "warmup": warmup, "draws": draws,
-               "ks": ks, "quick": cfg.quick, "methods": methods}, "loop": loop, "results": results, "load_average": load}
+               "ks": ks, "quick": cfg.quick, "methods": methods, "interleave": cfg.interleave}, "loop": loop, "results": results, "load_average": load}
     path = write_json("many_fits" + ("_quick" if cfg.quick else ""), payload, cfg.out)
     print(f"\nwrote {path}")
     return payload
+
+
+def _interleaved(bs, batch, methods, rounds, kw, trace_counts, rows) -> None:
+    """``rounds`` rounds of one warm call per method (order reversed every other round, new seeds each round);
+    adds each method's rates, and the median, min and max over rounds of its rate over the first method's, to
+    its row of ``rows``."""
+    k = len(batch)
+    rates = {m: [] for m in methods}
+    passing = {m: 0 for m in methods}
+    for r in range(rounds):
+        for method in (methods if r % 2 == 0 else methods[::-1]):
+            for attempt in range(3):  # a call that compiled something (an extender) is repeated on other seeds
+                traces = sum(trace_counts.values())
+                t0 = time.perf_counter()
+                fits = bs.fit_many(batch, seed=100_000 * (r + 1) + 1_000 * attempt, method=method, **kw)
+                dt = time.perf_counter() - t0
+                if sum(trace_counts.values()) == traces:
+                    break
+            rates[method].append(k / dt)
+            passing[method] += int(sum(f.converged for f in fits))
+    first = np.asarray(rates[methods[0]])
+    for row in rows:
+        m = row["method"]
+        ratio = np.asarray(rates[m]) / first
+        row.update(interleaved_rounds=rounds, interleaved_posteriors_per_s=rates[m],
+                   interleaved_median_posteriors_per_s=float(np.median(rates[m])),
+                   interleaved_ratio_to=methods[0], interleaved_ratio_median=float(np.median(ratio)),
+                   interleaved_ratio_min=float(ratio.min()), interleaved_ratio_max=float(ratio.max()),
+                   interleaved_fits_pass=passing[m], interleaved_fits=rounds * k)
 
 
 def _checks(fits, k: int, run_s: float, first: float, loop_rate: float) -> dict:

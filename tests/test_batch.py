@@ -28,7 +28,7 @@ def other_data(example_data):
 
 @pytest.fixture(scope="module")
 def batch_fits(example_data, other_data):
-    return bs.fit_many([example_data, other_data], seed=SEED, **FAST)
+    return bs.fit_many([example_data, other_data], seed=SEED, method="nuts", **FAST)  # draws == a loop of fit
 
 
 def test_fit_many_returns_ordinary_fits(batch_fits, example_fit):
@@ -58,9 +58,9 @@ def test_batch_equals_loop(batch_fits, example_fit, example_data, other_data):
 
 
 def test_same_shape_batch_does_not_retrace(batch_fits, example_data, other_data):
-    bs.fit_many([example_data, other_data], seed=[3, 4], **FAST)  # compiled again if dropped since (MAX_RUNNERS)
+    bs.fit_many([example_data, other_data], seed=[3, 4], method="nuts", **FAST)  # compiled again if dropped since (MAX_RUNNERS)
     before = sum(TRACE_COUNTS.values())
-    again = bs.fit_many([other_data, example_data], seed=[5, 6], **FAST)
+    again = bs.fit_many([other_data, example_data], seed=[5, 6], method="nuts", **FAST)
     assert sum(TRACE_COUNTS.values()) == before
     assert [f.seed for f in again] == [5, 6]
 
@@ -70,7 +70,7 @@ def test_lengths_of_one_padded_size_share_the_program(batch_fits, example_data, 
     program, each fit keeps its own runs, and the 170-run fit is bs.fit's (the same computation)."""
     trimmed = example_data.subset(np.arange(170))
     before = sum(TRACE_COUNTS.values())
-    fits = bs.fit_many([example_data, trimmed], seed=SEED, **FAST)
+    fits = bs.fit_many([example_data, trimmed], seed=SEED, method="nuts", **FAST)
     alone = bs.fit(trimmed, seed=SEED + 1, **FAST)
     assert sum(TRACE_COUNTS.values()) == before
     assert [f.idata.log_likelihood["log_loss"].shape[-1] for f in fits] == [180, 170]

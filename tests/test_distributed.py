@@ -42,7 +42,7 @@ REFERENCE = textwrap.dedent("""
     datasets = [bs.ScalingData.from_arrays(N=n, D=d, loss=l) for n, d, l in zip(z["N"], z["D"], z["loss"])]
     seed = settings.pop("seed")
     settings["refit_divergent"] = tuple(settings["refit_divergent"])
-    fits = bs.fit_many(datasets, seed=seed, **settings)
+    fits = bs.fit_many(datasets, seed=seed, method="nuts", **settings)  # what each process runs
     out = {"gathered_" + k: np.stack([f.draws()[k] for f in fits]) for k in fits[0].law.param_names}
     np.savez(out_file, converged=np.asarray([f.converged for f in fits]), **out)
 """)
@@ -87,7 +87,7 @@ def datasets():
 @pytest.fixture(scope="module")
 def in_process(datasets):
     """This process, one fit_many call over all the datasets."""
-    return bs.fit_many(datasets, seed=SEED, **SETTINGS)
+    return bs.fit_many(datasets, seed=SEED, method="nuts", **SETTINGS)
 
 
 def _draws(fits):

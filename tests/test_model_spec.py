@@ -11,7 +11,7 @@ import pytest
 
 import bayescale as bs
 from bayescale import cli, errors
-from bayescale.analyses.calibration import _simulate
+from bayescale.analyses.simulation import simulate, simulation_key
 
 from conftest import SEED, FAST
 
@@ -60,7 +60,7 @@ def test_calibration_simulates_the_fitted_huber_model_bug():
     """calibration(likelihood="huber") simulated sigma from HalfNormal(0.1) but fitted HalfNormal(1e-4):
     the data came from another model than the one fitted."""
     model = bs.ScalingModel(likelihood="huber")
-    sim = _simulate(model, bs.datasets.example(), None, 500, seed=SEED)
+    sim = simulate(model, bs.datasets.example(), None, 500, simulation_key(SEED))
     # HalfNormal(1e-4): P(sigma > 5e-4) = P(|z| > 5) = 6e-7 per draw (before: ~99% of draws above it).
     assert np.all(sim["sigma"] < 5e-4)
 
@@ -109,5 +109,5 @@ def test_cli_backtest_accepts_every_likelihood_bug():
     args = cli._parser().parse_args(["backtest", "runs.csv", "--cutoff", "1e21", "--likelihood", "huber"])
     assert args.likelihood == "huber"
     fit_args = cli._parser().parse_args(["fit", "runs.csv", "--likelihood", "huber"])
-    assert {k for k in vars(args) if k not in ("csv", "cutoff", "by", "points", "N", "D", "C", "loss", "command")} \
+    assert {k for k in vars(args) if k not in ("csv", "cutoff", "by", "points", "method", "N", "D", "C", "loss", "command")} \
         <= set(vars(fit_args))

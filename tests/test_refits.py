@@ -46,7 +46,8 @@ def test_no_refits_leaves_the_divergences_flagged(example_data):
 
 
 def test_fit_many_refits_each_divergent_fit_alone(example_data, refitted):
-    fits = bs.fit_many([example_data, example_data], seed=SEED, target_accept=0.3, refit_divergent=(0.95,), **FAST)
+    fits = bs.fit_many([example_data, example_data], seed=SEED, target_accept=0.3, refit_divergent=(0.95,),
+                       method="nuts", **FAST)
     for f, seed in zip(fits, (SEED, SEED + 1)):
         assert f.seed == seed and f.config.target_accept == 0.95
         assert [r["target_accept"] for r in f.refits] == [0.3] and f.refits[0]["divergences"] > 0

@@ -63,7 +63,7 @@ def test_until_converged_continues_the_chains(example_data):
     for name in LAW_PARAMS:
         np.testing.assert_allclose(short.idata.posterior[name], long.idata.posterior[name], rtol=1e-5)
     many = bs.fit_many([example_data, example_data], seed=0, num_warmup=500, num_samples=50, until_converged=1,
-                       warn=False)
+                       warn=False, method="nuts")
     assert [f.extra_draws_per_chain for f in many] == [50, 50]
     np.testing.assert_allclose(many[0].idata.posterior["alpha"], short.idata.posterior["alpha"], rtol=1e-5)
 

@@ -212,7 +212,7 @@ def backtest(
     refit_divergent=REFIT_DIVERGENT,
     warn: bool = True,
     pointwise: bool = True,
-    method: str = "nuts",
+    method: str = "auto",
 ) -> Backtest:
     """Fit on the runs below each cutoff and score the forecasts of the held-out larger runs.
 

@@ -142,7 +142,7 @@ def calibration(
     refit_divergent=REFIT_DIVERGENT,
     warn: bool = True,
     pointwise: bool = True,
-    method: str = "nuts",
+    method: str = "auto",
     rank_draws: int = 99,
     rank_bins: int = 10,
     ci: float = 0.95,

@@ -40,8 +40,13 @@ __all__ = ["fit_many", "fit_all", "bootstrap", "bootstrap_indices", "METHODS", "
 #: The samplers of :func:`fit_many` (``method=``): ``"auto"`` picks one of the other two.
 METHODS = ("auto", "nuts", "chees")
 #: ``method="auto"`` runs ChEES for at least this many datasets of one compiled shape (when the model and
-#: settings are ones ChEES serves: :func:`choose_method`), NUTS for fewer.
-CHEES_MIN_DATASETS = 8
+#: settings are ones ChEES serves: :func:`choose_method`), NUTS for fewer: one dataset is fitted as
+#: :func:`bayescale.fit` fits it. Measured (``benchmarks/bench_many_fits.py --ks 1,2,4,8,16,32 --interleave 5``,
+#: Epoch resamples, 4 x (500 + 500), 2 shared cores under load 8-10, 2026-12-06,
+#: ``benchmarks/results/many_fits_auto.json``): ChEES's posteriors per second over NUTS's, median of 5 rounds
+#: of warm calls side by side, 5.4x at K = 1, 4.1x at 2, 6.4x at 4, 3.2x at 8, 3.8x at 16 and 32 (quiet
+#: machine, 2026-12-03: 3.0x at 16, 3.9x at 256); first calls (compiling) took about as long for both.
+CHEES_MIN_DATASETS = 2
 
 
 def _seeds(seed, k: int) -> list[int]:
@@ -76,12 +81,14 @@ def fit_many(
     refit_divergent=REFIT_DIVERGENT,
     warn: bool = True,
     pointwise: bool = True,
-    method: str = "nuts",
+    method: str = "auto",
 ) -> list[ScalingFit]:
     """Fit the same model to many datasets of one padded length (:func:`~bayescale.model.spec.padded_runs`)
     in one compiled call.
 
-    With ``method="nuts"`` equivalent to ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
+    By default (``method="auto"``) the fastest correct sampler: ChEES for two or more datasets it serves,
+    NUTS otherwise. With ``method="nuts"`` equivalent to
+    ``[bs.fit(d, seed=s, ...) for d, s in zip(datasets, seeds)]``,
     but one compiled call runs every dataset (no per-fit Python or dispatch overhead, and blocks of
     datasets in parallel on several host devices when JAX has them). Each dataset is fitted as
     :func:`bayescale.fit` would: its own L-BFGS start, Laplace whitening and NumPyro warmup, so the same
@@ -122,13 +129,15 @@ def fit_many(
         :func:`bayescale.fit` (same seeds). ``"chees"``: ChEES-HMC (:mod:`bayescale.inference.chees`), every
         chain of a pool of up to 32 datasets in lockstep with one pooled adaptation of step size (to a
         harmonic-mean acceptance of 0.651, ChEES's own target) and trajectory length; each dataset keeps
-        its own L-BFGS start, Laplace whitening, chains and diagnostics. The same posteriors, faster for
-        many datasets (benchmarks/bench_many_fits.py), but a dataset's draws depend on the other datasets
-        of its pool, not only on its seed. It serves complete-pooling models whose error model has no
+        its own L-BFGS start, Laplace whitening, chains and diagnostics. The same posteriors, 3-6x the
+        posteriors per second of NUTS from 2 to 256 datasets (:data:`CHEES_MIN_DATASETS`), but a
+        dataset's draws depend on the other datasets of its pool, not only on its seed. It serves complete-pooling models whose error model has no
         learned scale, with ``dense_mass=True`` (its metric is the dense Laplace whitening); ``max_tree_depth``
         caps its leapfrog steps per draw at ``2**max_tree_depth``; it shows no progress bar.
-        ``"auto"``: ChEES for at least :data:`CHEES_MIN_DATASETS` datasets when it serves the model and
-        ``target_accept`` is the default 0.9, NUTS otherwise (:func:`choose_method`).
+        ``"auto"`` (default): ChEES for at least :data:`CHEES_MIN_DATASETS` (2) datasets of one shape when
+        it serves the model and ``target_accept`` is the default 0.9, NUTS otherwise (one dataset, a
+        pooled model, an error model with learned scales, ``dense_mass=False``, another ``target_accept``):
+        :func:`choose_method`. Pin ``method="nuts"`` for the draws of a loop of :func:`bayescale.fit`.
 
     Returns
     -------
@@ -329,7 +338,7 @@ def bootstrap(
     refit_divergent=REFIT_DIVERGENT,
     warn: bool = True,
     pointwise: bool = True,
-    method: str = "nuts",
+    method: str = "auto",
 ) -> list[ScalingFit]:
     """Fit the model to ``n_resamples`` bootstrap resamples of the rows of ``data``.
 
