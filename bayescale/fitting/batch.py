@@ -157,8 +157,8 @@ def fit_many(
     >>> import bayescale as bs
     >>> data = bs.datasets.example()
     >>> fits = bs.fit_many([data, data], seed=0, num_warmup=500, num_samples=500)
-    >>> len(fits), fits[0].idata.posterior["alpha"].shape
-    (2, (4, 500))
+    >>> len(fits), [f.sampler for f in fits]   # method="auto": ChEES for two or more datasets
+    (2, ['chees', 'chees'])
     >>> all(f.converged for f in fits)
     True
     """
