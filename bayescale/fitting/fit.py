@@ -21,6 +21,7 @@ from bayescale.model.likelihoods import Likelihood, predictive_draws
 from bayescale.model.priors import Prior
 from bayescale.model.program import OBS
 from bayescale.model.spec import ScalingModel, resolve_model
+from bayescale.posterior import convergence
 from bayescale.posterior import idata as _idata
 from bayescale.posterior.diagnostics import Diagnostics
 from bayescale.posterior.io import diagnostics_of
@@ -176,14 +177,20 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
     args, group_labels = model.args(data, ref)
     runner, key = compiled_runner(model, config, args, group_labels, pointwise=pointwise)
     rng_key = jax.random.PRNGKey(seed)
-    # ArviZ (for the result) is imported in a background thread while XLA compiles the sampler.
-    runner.compile(rng_key, args, meanwhile=_idata.preload_arviz)
+    # While XLA compiles the sampler (only when it is not read from disk): ArviZ (for the InferenceData) is
+    # imported, and the convergence checks' program prepared, in background threads.
+    runner.compile(rng_key, args, meanwhile=lambda: _prepare_meanwhile(config))
     total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
     with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
         *out, carry = jax.device_get(runner(rng_key, args))
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels, refits=refits)
     return extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)
+
+
+def _prepare_meanwhile(config: SamplerConfig) -> None:
+    _idata.preload_arviz()
+    convergence.prepare_in_background(config.num_chains, config.num_samples)
 
 
 def check_refit_divergent(values) -> tuple[float, ...]:
@@ -264,8 +271,9 @@ def compiled_runner(model: ScalingModel, config: SamplerConfig, args: tuple, gro
     """The compiled sampler of ``model`` for arguments shaped like ``args`` (built on first use) and
     its cache key (for :func:`~bayescale.inference.nuts.get_extender`)."""
     n_groups = None if group_labels is None else len(group_labels)
+    disk_key = None if model.program_key is None else (model.program_key, n_groups)
     return get_runner(model.program(n_groups), config, args, (model.cache_key, n_groups), batched=batched,
-                      obs_site=OBS if pointwise else None, coords=model.sampler_coords)
+                      obs_site=OBS if pointwise else None, coords=model.sampler_coords, disk_key=disk_key)
 
 
 class Draws(NamedTuple):
@@ -303,7 +311,7 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
     posterior = {k: np.asarray(v) for k, v in draws.samples.items()}
     sample_stats = {k: np.asarray(v) for k, v in draws.stats.items()}
     if ess is None and not model.pooling.grouped:
-        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
+        ess, rhat = convergence.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
     attrs = {"warmup_divergences": int(np.sum(draws.warm["diverging"])),
              "warmup_leapfrog_steps": int(np.sum(draws.warm["n_steps"])),
              "extra_draws_per_chain": int(extra_draws_per_chain)}
