@@ -120,10 +120,12 @@ def ess_rhat(draws: dict) -> tuple[float, float]:
     return float(min(ess.values())), float(max(rhat.values()))
 
 
-def run_child(script: Path, args: list[str], env: dict | None = None, timeout: float = 1800) -> dict:
-    """Run ``python script args`` in a fresh process; it prints one JSON object on its last stdout line."""
+def run_child(script: Path, args: list[str], env: dict | None = None, timeout: float = 1800,
+              root: Path | None = None) -> dict:
+    """Run ``python script args`` in a fresh process; it prints one JSON object on its last stdout line.
+    ``root``: the checkout whose bayescale it imports (default this one)."""
     full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    full_env["PYTHONPATH"] = os.pathsep.join([str(root or ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
     wall = time.perf_counter() - t0

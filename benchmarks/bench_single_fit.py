@@ -18,6 +18,13 @@ nutpie (PyTensor's compile directory and numba's cache), each run three times in
 cold (every cache empty), ``_cached`` (the same data again, caches kept) and ``_new_data`` (caches
 kept, another dataset: the same runs less the last, a model neither has compiled).
 
+With ``--baseline CHECKOUT`` bayescale's three rows run again with another checkout's bayescale (e.g. a
+worktree of main), as ``bayescale_baseline*``, and the ratios say how much faster this one is. The CLI rows:
+``bayescale fit runs.csv`` (the same data as a CSV, the same settings) run twice in fresh processes, end to
+end, the first with empty caches and the second with the caches the first left (this checkout's, and the
+baseline's). bayescale's ``import_s`` is ``import bayescale`` alone and ``first_s`` everything after it up
+to the posterior (the fit's own imports, compiling or reading the cached programs, sampling).
+
 Run: ``python benchmarks/bench_single_fit.py [--quick]`` (``--quick``: tiny settings, a smoke test).
 """
 
@@ -29,6 +36,7 @@ _T0 = time.perf_counter()  # process start (before any import): cold time-to-pos
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -82,16 +90,22 @@ def _summary(draws: dict, n_steps: np.ndarray, warm_steps: float, n_div: int, sa
 def child_bayescale(data, cfg) -> dict:
     t0 = time.perf_counter()
     import bayescale as bs
-    from bayescale.inference.nuts import TRACE_COUNTS
 
-    t_import = time.perf_counter() - t0
+    t_import = time.perf_counter() - t0  # ``import bayescale`` alone: the fit's modules load on first use
+    t0 = time.perf_counter()
     data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
     kw = dict(num_chains=cfg.chains, num_warmup=cfg.warmup, num_samples=cfg.draws, progress_bar=False, warn=False)
-    t0 = time.perf_counter()
     bs.fit(data, seed=0, **kw)
-    t_first = time.perf_counter() - t0
+    t_first = time.perf_counter() - t0  # after import: the fit's own imports, compile or cache reads, sampling
     cold = _posterior_ready()
+    from bayescale.inference.nuts import TRACE_COUNTS
+
     traces = sum(TRACE_COUNTS.values())
+    try:  # the executable cache (issue 30); absent from older checkouts (--baseline)
+        from bayescale.inference.executable_cache import COUNTS as exe_counts
+    except ImportError:
+        exe_counts = None
+    exe_counts = dict(exe_counts) if exe_counts is not None else None
     t0 = time.perf_counter()
     fit = bs.fit(data, seed=1, **kw)
     t_warm = time.perf_counter() - t0
@@ -105,6 +119,7 @@ def child_bayescale(data, cfg) -> dict:
         fit.diagnostics.n_draws,
     )
     out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold, retraced=sum(TRACE_COUNTS.values()) != traces,
+               traces_first_fit=traces, executable_cache=exe_counts,
                compile_cache=bs.compile_cache_dir(), medians={k: float(np.median(post[k])) for k in LAW_PARAMS})
     return out
 
@@ -324,6 +339,25 @@ CHILDREN = {
 
 
 # ---------------------------------------------------------------- parent
+def cli_twice(csv: Path, settings: list[str], root: Path | None) -> dict:
+    """``bayescale fit runs.csv`` run twice in fresh processes, end to end (the first with empty caches, the
+    second with the caches the first left): wall seconds of each, with ``root``'s bayescale (default this one)."""
+    import subprocess
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "BAYESCALE_CACHE_DIR": cache,
+               "PYTHONPATH": os.pathsep.join([str(root or HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+        for run in ("first_s", "second_s"):
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "bayescale.cli", "fit", str(csv), *settings],
+                                  capture_output=True, text=True, env=env, timeout=1800)
+            out[run] = time.perf_counter() - t0
+            if proc.returncode not in (0, 3):
+                return {"status": "error", "error": proc.stderr[-2000:]}
+    return {"status": "ok", **out}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
@@ -337,6 +371,10 @@ def main(argv=None) -> dict:
     p.add_argument("--samplers", default="bayescale,scipy_grid," + ",".join(PEERS),
                    help="comma-separated subset of " + ",".join(CHILDREN))
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--baseline", default=None, metavar="CHECKOUT",
+                   help="also run bayescale's rows and the CLI rows with the bayescale of this checkout (e.g. a "
+                        "worktree of main), as 'bayescale_baseline*', side by side in the same run")
+    p.add_argument("--no-cli", action="store_true", help="skip the rows of `bayescale fit` run twice")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     cfg = p.parse_args(argv)
     cfg.warmup = cfg.warmup if cfg.warmup is not None else (50 if cfg.quick else 1000)
@@ -358,21 +396,33 @@ def main(argv=None) -> dict:
     passthrough = ["--data", str(npz), "--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws),
                    "--boot-resamples", str(cfg.boot_resamples), "--boot-grid-resamples", str(cfg.boot_grid_resamples)] + (["--quick"] if cfg.quick else [])
     results = {}
-    for name in [s.strip() for s in cfg.samplers.split(",") if s.strip()]:
-        if name not in CHILDREN:
+    names = [s.strip() for s in cfg.samplers.split(",") if s.strip()]
+    if cfg.baseline and "bayescale" in names:
+        names.insert(names.index("bayescale") + 1, "bayescale_baseline")
+    for name in names:
+        child, root = ("bayescale", Path(cfg.baseline).resolve()) if name == "bayescale_baseline" else (name, None)
+        if child not in CHILDREN:
             raise SystemExit(f"unknown sampler {name!r}; choose from {sorted(CHILDREN)}")
-        if name in COMPILE_CACHES:
+        if child in COMPILE_CACHES:
             # Cold: a fresh process with empty compile caches; cached: a second process reusing them (same
             # data); new_data: a third process, caches kept, fitting another dataset (one run fewer).
             with tempfile.TemporaryDirectory() as cache:
-                env = COMPILE_CACHES[name](cache)
-                results[name] = run_child(HERE, ["--child", name, *passthrough], env=env)
-                results[f"{name}_cached"] = run_child(HERE, ["--child", name, *passthrough], env=env)
+                env = COMPILE_CACHES[child](cache)
+                results[name] = run_child(HERE, ["--child", child, *passthrough], env=env, root=root)
+                results[f"{name}_cached"] = run_child(HERE, ["--child", child, *passthrough], env=env, root=root)
                 new = [str(npz_new) if a == str(npz) else a for a in passthrough]
-                results[f"{name}_new_data"] = run_child(HERE, ["--child", name, *new], env=env)
+                results[f"{name}_new_data"] = run_child(HERE, ["--child", child, *new], env=env, root=root)
         else:
-            results[name] = run_child(HERE, ["--child", name, *passthrough])
+            results[name] = run_child(HERE, ["--child", child, *passthrough])
         print(f"  {name}: {results[name].get('status')}", file=sys.stderr)
+    cli = {}
+    if "bayescale" in names and not cfg.no_cli:
+        csv = Path(tmp.name) / "runs.csv"
+        np.savetxt(csv, np.column_stack([data.N, data.D, data.loss]), delimiter=",", header="N,D,loss", comments="")
+        settings = ["--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws)]
+        cli["bayescale"] = cli_twice(csv, settings, None)
+        if cfg.baseline:
+            cli["bayescale_baseline"] = cli_twice(csv, settings, Path(cfg.baseline).resolve())
 
     rows = []
     for name, r in results.items():
@@ -429,8 +479,21 @@ def main(argv=None) -> dict:
               f"-> 4,000 resamples {sg['boot_grid_4000_s'] / 3600:.1f} h")
     if ratios:
         print("\nratios (>1: bayescale better): " + json.dumps(ratios, indent=1, default=lambda v: round(float(v), 3)))
+    if cli:
+        print("\n`bayescale fit runs.csv` twice, end to end (fresh processes; first with empty caches):")
+        for name, r in cli.items():
+            print(f"  {name}: " + (f"first {r['first_s']:.1f} s, second {r['second_s']:.1f} s" if r["status"] == "ok"
+                                   else f"error {r['error'][-300:]}"))
+        if cli.get("bayescale_baseline", {}).get("status") == "ok" and cli["bayescale"]["status"] == "ok":
+            ratios["cli_second_run_vs_baseline"] = cli["bayescale_baseline"]["second_s"] / cli["bayescale"]["second_s"]
+    for name in ("bayescale_baseline", "bayescale_baseline_cached", "bayescale_baseline_new_data"):
+        mine, base = results.get(name.replace("_baseline", ""), {}), results.get(name, {})
+        if mine.get("status") == "ok" and base.get("status") == "ok":
+            ratios[name.replace("bayescale_baseline", "vs_baseline")] = {
+                k: base[k] / mine[k] for k in ("import_s", "first_s", "cold_s")}
     payload = {"data": data_name, "n": data.n, "settings": {k: getattr(cfg, k) for k in ("chains", "warmup", "draws",
-               "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios}
+               "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios, "cli": cli,
+               "baseline": cfg.baseline, "load_average_end": os.getloadavg()}
     tmp.cleanup()
     path = write_json("single_fit" + ("_quick" if cfg.quick else ""), payload, cfg.out)
     print(f"\nwrote {path}")

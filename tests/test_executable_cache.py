@@ -57,6 +57,28 @@ def test_a_fresh_process_with_a_warm_cache_traces_and_compiles_nothing(example_f
     np.testing.assert_array_equal(np.asarray(got["alpha"], dtype=np.float32), example_fit.posterior_array("alpha"))
 
 
+def test_import_and_a_cached_cli_fit_load_only_what_they_need(example_fit, example_data, tmp_path):
+    """``import bayescale`` imports JAX, not NumPyro, BlackJAX, optax, pandas or ArviZ; ``bayescale fit`` of data
+    whose programs are cached prints its tables without importing ArviZ (or BlackJAX, or optax)."""
+    csv = tmp_path / "runs.csv"
+    np.savetxt(csv, np.column_stack([example_data.N, example_data.D, example_data.loss]), delimiter=",",
+               header="N,D,loss", comments="")
+    got = _run(f"""
+        import json, sys
+        import bayescale
+        heavy = ("numpyro", "blackjax", "optax", "pandas", "arviz", "matplotlib")
+        at_import = [m for m in heavy if m in sys.modules]
+        from bayescale import cli
+        status = cli.main(["fit", {str(csv)!r}, "--seed", "{SEED}", "--warmup", "{FAST["num_warmup"]}",
+                           "--draws", "{FAST["num_samples"]}", "--chains", "{FAST["num_chains"]}"])
+        from bayescale.inference.nuts import TRACE_COUNTS
+        print(json.dumps({{"at_import": at_import, "after_cli": [m for m in heavy if m in sys.modules],
+                          "status": status, "traces": sum(TRACE_COUNTS.values())}}))
+    """)
+    assert got["at_import"] == [] and got["status"] in (0, 3) and got["traces"] == 0
+    assert set(got["after_cli"]) == {"numpyro", "pandas"}
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     """An empty executable cache of this test's own."""

@@ -161,5 +161,16 @@ class Program(_Cached):
         self._executables[sig] = loaded
         return loaded[0]
 
+    def available(self, *args) -> bool:
+        """Whether the executable for arguments shaped like ``args`` is at hand without compiling: compiled or
+        read in this process, or readable from the executable cache (then it is read)."""
+        sig = _signature(args)
+        if sig not in self._executables:
+            loaded = self._load(sig, ("program",))
+            if loaded is None:
+                return False
+            self._executables[sig] = loaded
+        return True
+
     def __call__(self, *args):
         return self.compile(*args)(*args)

@@ -35,6 +35,7 @@ import pickle
 import platform
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -308,9 +309,9 @@ def compiling_fresh():
     An executable JAX itself read from its persistent cache serializes incompletely on XLA:CPU
     (jaxlib 0.10.2: stored again and loaded, it fails with "Function ... not found"), so the programs
     stored here are compiled, never read from JAX's cache. Yields a function telling whether JAX's
-    cache served a program anyway (then it must not be stored).
+    cache served a program anyway (then it must not be stored). Threads may nest it (``bs.fit``
+    compiles its convergence program in the background): the last one out turns JAX's cache back on.
     """
-    import jax
     from jax import monitoring
 
     hits = []
@@ -319,14 +320,29 @@ def compiling_fresh():
         if event == "/jax/compilation_cache/cache_hits":
             hits.append(event)
 
-    was_on = bool(jax.config.jax_enable_compilation_cache)
-    _set_jax_cache(False)
+    _pause_jax_cache(+1)
     monitoring.register_event_listener(listener)
     try:
         yield lambda: bool(hits)
     finally:
         monitoring.unregister_event_listener(listener)
-        _set_jax_cache(was_on)
+        _pause_jax_cache(-1)
+
+
+_PAUSE = {"depth": 0, "was_on": False}
+_PAUSE_LOCK = threading.Lock()
+
+
+def _pause_jax_cache(step: int) -> None:
+    import jax
+
+    with _PAUSE_LOCK:
+        if step > 0 and _PAUSE["depth"] == 0:
+            _PAUSE["was_on"] = bool(jax.config.jax_enable_compilation_cache)
+            _set_jax_cache(False)
+        _PAUSE["depth"] += step
+        if step < 0 and _PAUSE["depth"] == 0:
+            _set_jax_cache(_PAUSE["was_on"])
 
 
 def _set_jax_cache(on: bool) -> None:

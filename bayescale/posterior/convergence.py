@@ -3,7 +3,9 @@
 The estimators are BlackJAX's (:func:`blackjax.diagnostics.ess_bulk`, :func:`blackjax.diagnostics.rhat`:
 Vehtari et al. 2021, as ArviZ computes them; equal to ArviZ's in float64, which they run in here),
 compiled once per shape into one small program kept in the executable cache
-(:mod:`bayescale.inference.executable_cache`). Importing ArviZ (with xarray, pandas and matplotlib
+(:mod:`bayescale.inference.executable_cache`); where that program is not at hand and ArviZ is loaded
+already (a process that compiled its sampler imported it meanwhile), ArviZ's estimates are used, the same
+numbers without a compile. Importing ArviZ (with xarray, pandas and matplotlib
 behind it) takes longer than a cached fit: a fit's convergence checks and ``bayescale fit``'s first
 table need none of it. The InferenceData, ``fit.summary()`` and everything else ArviZ offers still
 come from :mod:`bayescale.posterior.idata`.
@@ -11,6 +13,7 @@ come from :mod:`bayescale.posterior.idata`.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Mapping
 
@@ -105,6 +108,12 @@ def ess_rhat_arrays(draws: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
     rows = _padded(len(names))
     x = np.concatenate([x, np.repeat(x[:1], rows - len(names), axis=0)])
     with jax.enable_x64(True):
+        if not _program().available(x) and "arviz" in sys.modules:
+            # ArviZ is loaded already (a process that compiled its sampler imported it meanwhile): its
+            # estimates (the same numbers) cost nothing, compiling the program for this shape a second or so.
+            from bayescale.posterior.idata import ess_rhat_arrays as with_arviz
+
+            return with_arviz(dict(zip(names, x[: len(names)])))
         ess, rhat = jax.device_get(_program()(x))
     ess, rhat = np.asarray(ess, dtype=float)[: len(names)], np.asarray(rhat, dtype=float)[: len(names)]
     if x.shape[1] < 2:
