@@ -33,7 +33,19 @@ def _run(code: str, **env) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_fresh_process_with_a_warm_cache_traces_and_compiles_nothing(example_fit):
+@pytest.fixture(scope="module")
+def warm_convergence(example_fit):
+    """The convergence checks' programs of the example fit's draws on disk. A process that compiled its sampler
+    with ArviZ already imported (this one) checked convergence with ArviZ and stored none; a fresh one, as the
+    subprocesses below, uses (and otherwise compiles) the program."""
+    from bayescale.posterior import convergence
+
+    per_chain = FAST["num_samples"] + example_fit.extra_draws_per_chain
+    for draws in range(FAST["num_samples"], per_chain + 1, FAST["num_samples"]):
+        convergence._prepare(FAST["num_chains"], draws)
+
+
+def test_a_fresh_process_with_a_warm_cache_traces_and_compiles_nothing(example_fit, warm_convergence):
     """The session's example fit compiled (and stored) its programs; a new process fitting the same data reads
     them: no trace, no XLA compile during the fit, nothing stored, and the same draws as the fit compiled here."""
     got = _run(f"""
@@ -57,7 +69,7 @@ def test_a_fresh_process_with_a_warm_cache_traces_and_compiles_nothing(example_f
     np.testing.assert_array_equal(np.asarray(got["alpha"], dtype=np.float32), example_fit.posterior_array("alpha"))
 
 
-def test_import_and_a_cached_cli_fit_load_only_what_they_need(example_fit, example_data, tmp_path):
+def test_import_and_a_cached_cli_fit_load_only_what_they_need(example_fit, example_data, warm_convergence, tmp_path):
     """``import bayescale`` imports JAX, not NumPyro, BlackJAX, optax, pandas or ArviZ; ``bayescale fit`` of data
     whose programs are cached prints its tables without importing ArviZ (or BlackJAX, or optax)."""
     csv = tmp_path / "runs.csv"

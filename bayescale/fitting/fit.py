@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+import sys
 from typing import Mapping, NamedTuple
 
 import jax
@@ -189,8 +190,11 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
 
 
 def _prepare_meanwhile(config: SamplerConfig) -> None:
+    """A process without ArviZ prepares the convergence checks' program (and stores it for the next process);
+    one with ArviZ loaded already uses ArviZ where that program is not at hand (:mod:`~bayescale.posterior.convergence`)."""
+    if "arviz" not in sys.modules:
+        convergence.prepare_in_background(config.num_chains, config.num_samples)
     _idata.preload_arviz()
-    convergence.prepare_in_background(config.num_chains, config.num_samples)
 
 
 def check_refit_divergent(values) -> tuple[float, ...]:
