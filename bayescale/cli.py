@@ -135,7 +135,9 @@ def _report(fit, args) -> int:
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 20)
     print(f"\n{fit.law.formula}   (likelihood: {fit.likelihood.label}, n = {fit.data.n})\n")
-    print(_summary(fit, args.prob).to_string(float_format=lambda v: f"{v:.4g}"))
+    cols = ["mean", "sd", f"hdi_{(1 - args.prob) / 2:.0%}", f"hdi_{1 - (1 - args.prob) / 2:.0%}", "ess_bulk", "r_hat"]
+    table = fit.summary(prob=args.prob)
+    print(table[[c for c in cols if c in table.columns]].to_string(float_format=lambda v: f"{v:.4g}"))
     print("\n" + str(fit.diagnostics))
     if fit.law.has_frontier and args.compute:
         front = fit.frontier(C=args.compute, prob=args.prob)
@@ -157,21 +159,6 @@ def _report(fit, args) -> int:
         print("\n--strict: the sampler did not converge (see above)", file=sys.stderr)
         return 3
     return 0
-
-
-def _summary(fit, prob: float):
-    """Mean, sd, HDI, bulk ESS and R-hat of the law's parameters and the noise: without ArviZ for a fit of one
-    set of parameters (:mod:`bayescale.posterior.convergence`), ArviZ's summary for a grouped fit."""
-    cols = ["mean", "sd", f"hdi_{(1 - prob) / 2:.0%}", f"hdi_{1 - (1 - prob) / 2:.0%}", "ess_bulk", "r_hat"]
-    if fit.pooling.grouped:
-        table = fit.summary(prob=prob)
-        return table[[c for c in cols if c in table.columns]]
-    from bayescale.posterior.convergence import summary_table
-
-    names = [n for n in fit.law.param_names if n.startswith(("alpha", "beta", "delta_alpha"))]
-    names += [n for n in fit.law.param_names if n not in names] + list(fit.model.noise_sites)
-    names += [n for n in fit.model.diagnostic_names if n not in names]
-    return summary_table(fit, names, prob)
 
 
 def _error_model(args):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
-import sys
 from typing import Mapping, NamedTuple
 
 import jax
@@ -22,7 +21,6 @@ from bayescale.model.likelihoods import Likelihood, predictive_draws
 from bayescale.model.priors import Prior
 from bayescale.model.program import OBS
 from bayescale.model.spec import ScalingModel, resolve_model
-from bayescale.posterior import convergence
 from bayescale.posterior import idata as _idata
 from bayescale.posterior.diagnostics import Diagnostics
 from bayescale.posterior.io import diagnostics_of
@@ -178,23 +176,15 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
     args, group_labels = model.args(data, ref)
     runner, key = compiled_runner(model, config, args, group_labels, pointwise=pointwise)
     rng_key = jax.random.PRNGKey(seed)
-    # While XLA compiles the sampler (only when it is not read from disk): ArviZ (for the InferenceData) is
-    # imported, and the convergence checks' program prepared, in background threads.
-    runner.compile(rng_key, args, meanwhile=lambda: _prepare_meanwhile(config))
+    # ArviZ (for the convergence checks and the result) is imported in a background thread while XLA compiles
+    # the sampler, or, when the compiled sampler is read from disk, while it is read and runs.
+    runner.compile(rng_key, args, meanwhile=_idata.preload_arviz, before_load=_idata.preload_arviz)
     total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
     with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
         *out, carry = jax.device_get(runner(rng_key, args))
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels, refits=refits)
     return extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)
-
-
-def _prepare_meanwhile(config: SamplerConfig) -> None:
-    """A process without ArviZ prepares the convergence checks' program (and stores it for the next process);
-    one with ArviZ loaded already uses ArviZ where that program is not at hand (:mod:`~bayescale.posterior.convergence`)."""
-    if "arviz" not in sys.modules:
-        convergence.prepare_in_background(config.num_chains, config.num_samples)
-    _idata.preload_arviz()
 
 
 def check_refit_divergent(values) -> tuple[float, ...]:
@@ -315,7 +305,7 @@ def make_fit(data, model: ScalingModel, config, ref, seed, draws: Draws, ess: di
     posterior = {k: np.asarray(v) for k, v in draws.samples.items()}
     sample_stats = {k: np.asarray(v) for k, v in draws.stats.items()}
     if ess is None and not model.pooling.grouped:
-        ess, rhat = convergence.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
+        ess, rhat = _idata.ess_rhat_arrays({k: posterior[k] for k in model.diagnostic_names})
     attrs = {"warmup_divergences": int(np.sum(draws.warm["diverging"])),
              "warmup_leapfrog_steps": int(np.sum(draws.warm["n_steps"])),
              "extra_draws_per_chain": int(extra_draws_per_chain)}

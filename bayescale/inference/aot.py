@@ -5,8 +5,9 @@ Python's GIL. :class:`TwoStage` holds the sampler as two jitted programs, the ch
 starts (L-BFGS, Laplace factor) and their NUTS runs, and compiles them with JAX's AOT API
 (``trace`` -> ``lower`` -> ``compile``), once per argument signature; ``meanwhile`` runs in
 the caller's thread just before XLA starts (``bs.fit`` starts importing ArviZ in a background
-thread there: :func:`bayescale.posterior.idata.preload_arviz`). :class:`Program` is one such
-program (the extender of a fit's chains, the frontier, the diagnostics).
+thread there: :func:`bayescale.posterior.idata.preload_arviz`; ``before_load`` when the programs are
+read from disk instead). :class:`Program` is one such program (the extender of a fit's chains, a
+law's frontier).
 
 Given a ``disk_key`` (what determines the program besides its arguments' signature), both read
 the executables from bayescale's executable cache (:mod:`bayescale.inference.executable_cache`)
@@ -78,6 +79,10 @@ class _Cached:
             return None
         return (self.disk_key, part, repr(sig))
 
+    def _on_disk(self, sig, parts: tuple[str, ...]) -> bool:
+        keys = [self._disk(sig, p) for p in parts]
+        return keys[0] is not None and all(executable_cache.stored(key) for key in keys)
+
     def _load(self, sig, parts: tuple[str, ...]):
         keys = [self._disk(sig, p) for p in parts]
         if keys[0] is None:
@@ -118,12 +123,16 @@ class TwoStage(_Cached):
 
     _PARTS = ("start", "sample")
 
-    def compile(self, *args, meanwhile: Callable[[], None] | None = None) -> tuple:
+    def compile(self, *args, meanwhile: Callable[[], None] | None = None,
+                before_load: Callable[[], None] | None = None) -> tuple:
         """The two executables for arguments shaped like ``args`` (read from disk, or traced, lowered and
-        compiled, on first use). ``meanwhile`` runs just before XLA starts (not when already compiled)."""
+        compiled, on first use). ``meanwhile`` runs just before XLA starts compiling, ``before_load`` just before
+        they are read from disk (neither when already at hand)."""
         sig = _signature(args)
         if sig in self._executables:
             return self._executables[sig]
+        if before_load is not None and self._on_disk(sig, self._PARTS):
+            before_load()
         loaded = self._load(sig, self._PARTS)
         if loaded is not None:
             self._executables[sig] = loaded
@@ -160,17 +169,6 @@ class Program(_Cached):
             loaded = (_Executable(compiled, False),)
         self._executables[sig] = loaded
         return loaded[0]
-
-    def available(self, *args) -> bool:
-        """Whether the executable for arguments shaped like ``args`` is at hand without compiling: compiled or
-        read in this process, or readable from the executable cache (then it is read)."""
-        sig = _signature(args)
-        if sig not in self._executables:
-            loaded = self._load(sig, ("program",))
-            if loaded is None:
-                return False
-            self._executables[sig] = loaded
-        return True
 
     def __call__(self, *args):
         return self.compile(*args)(*args)

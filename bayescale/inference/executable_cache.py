@@ -42,8 +42,8 @@ from typing import Any
 
 from bayescale.errors import CacheWarning
 
-__all__ = ["FORMAT_VERSION", "MAX_BYTES", "COUNTS", "cache_dir", "environment", "entry_digest", "load", "store",
-           "clear", "compiling_fresh"]
+__all__ = ["FORMAT_VERSION", "MAX_BYTES", "COUNTS", "cache_dir", "environment", "entry_digest", "stored", "load",
+           "store", "clear", "compiling_fresh"]
 
 #: Version of the file layout and payload; files of another version are rebuilt.
 FORMAT_VERSION = 1
@@ -136,6 +136,12 @@ def _full_key(key: Any) -> str:
 
 
 # --------------------------------------------------------------------------- reading
+def stored(key: Any) -> bool:
+    """Whether a file is stored under ``key`` (not whether it loads: :func:`load` checks that)."""
+    folder = cache_dir()
+    return folder is not None and (folder / (entry_digest(key) + _SUFFIX)).exists()
+
+
 def load(key: Any):
     """The compiled program stored under ``key`` (a :class:`jax.stages.Compiled`), or ``None``.
 
@@ -309,8 +315,8 @@ def compiling_fresh():
     An executable JAX itself read from its persistent cache serializes incompletely on XLA:CPU
     (jaxlib 0.10.2: stored again and loaded, it fails with "Function ... not found"), so the programs
     stored here are compiled, never read from JAX's cache. Yields a function telling whether JAX's
-    cache served a program anyway (then it must not be stored). Threads may nest it (``bs.fit``
-    compiles its convergence program in the background): the last one out turns JAX's cache back on.
+    cache served a program anyway (then it must not be stored). Threads may nest it: the last one
+    out turns JAX's cache back on.
     """
     from jax import monitoring
 

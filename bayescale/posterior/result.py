@@ -195,9 +195,8 @@ class ScalingFit:
 
     def _law_log_loss(self, cov: dict, group) -> np.ndarray:
         p = self.natural_draws(group)
-        nat = {k: np.asarray(p[k], dtype=np.float32)[:, None] for k in self.law.param_names}
-        covariates = (np.asarray(cov[c], dtype=np.float32) for c in self.law.covariates)
-        return np.asarray(law_programs.log_loss(self.law, nat, *covariates), dtype=np.float64)
+        nat = {k: np.asarray(p[k])[:, None] for k in self.law.param_names}
+        return np.asarray(law_programs.log_loss(self.law, nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
 
     def predictive_location(self, cov: dict, *, seed: int = 0, group=None) -> np.ndarray:
         """Draws ``(S, m)`` of the observation distribution's location at new runs ``cov`` (covariates as
@@ -266,8 +265,7 @@ class ScalingFit:
         """
         self.law.require_frontier()
         Cc = _positive_array("C", C)
-        p = {k: np.asarray(v, dtype=np.float32) for k, v in self.natural_draws(group).items()}
-        out = law_programs.frontier(self.law, p, np.asarray(Cc, dtype=np.float32))
+        out = law_programs.frontier(self.law, self.natural_draws(group), Cc)
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
     def frontier(self, C, prob: float = 0.9, *, group=None):
