@@ -57,9 +57,9 @@ def run(args, bs, fit_kwargs: dict):
     forecast = _forecast(fit, held_out, args.prob, args.seed)
     _print_forecast(forecast, held_out, train, args.prob)
     if args.compute:
-        _print_frontier(fit, bs, truth, args.compute, args.prob)
+        _print_frontier(fit, bs, truth, held_out, args.compute, args.prob)
     _print_promise(args.prob, fit)
-    _write_figure(fit, bs, held_out, truth, args)
+    _write_figure(fit, bs, held_out, truth, args, inside=forecast.inside.to_numpy())
     if args.out:
         fit.save(args.out)
         print(f"\nsaved the fit to {args.out}")
@@ -74,8 +74,9 @@ def _indent(text: str, pad: str = "  ") -> str:
 
 
 def _print_intro(data, train, held_out, cutoff, args) -> None:
-    budgets = np.unique(np.round(data.C, -15))
-    held = np.unique(np.round(held_out.C, -15))
+    from bayescale.plots.demo import budgets as distinct
+
+    budgets, held = distinct(data.C), distinct(held_out.C)
     print(_RULE)
     print("bayescale demo: fit the small runs, forecast the large ones, and check against the truth")
     print(_RULE)
@@ -123,13 +124,13 @@ def _forecast(fit, held_out, prob: float, seed: int):
 
 
 def _print_forecast(table, held_out, train, prob: float) -> None:
-    from bayescale.plots.demo import _budgets
+    from bayescale.plots.demo import budgets
 
     print(f"\nForecasts of the {len(table)} held-out runs: where a new run would land (posterior predictive "
           f"median\n  and {prob:.0%} interval of its loss), beside the loss it got")
     print(f"  {'C (FLOPs)':>10} {'N':>9} {'D':>9} {'D/N':>7}  {'observed':>8}  {'forecast':>8}  "
           f"{f'[{prob:.0%} interval]':>18}  {'error':>7}")
-    for budget in _budgets(held_out.C):
+    for budget in budgets(held_out.C):
         for r in table[np.isclose(table.C, budget, rtol=1e-6)].itertuples():
             print(f"  {r.C:>10.3g} {r.N:>9.3g} {r.D:>9.3g} {r.D / r.N:>7.1f}  {r.observed:>8.4f}  "
                   f"{r.pred_median:>8.4f}  [{r.pred_lower:.4f}, {r.pred_upper:.4f}]  "
@@ -141,12 +142,16 @@ def _print_forecast(table, held_out, train, prob: float) -> None:
           f"Median |error| of the forecast: {np.median(rel):.2%}.")
 
 
-def _print_frontier(fit, bs, truth: dict, compute, prob: float) -> None:
+def _print_frontier(fit, bs, truth: dict, held_out, compute, prob: float) -> None:
+    from bayescale.plots.demo import frontier_budgets
+
     C = np.asarray(compute, dtype=float)
+    every = frontier_budgets(fit, held_out, compute)  # with the figure's budgets: one shape, compiled once
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.ExtrapolationWarning)  # said below, once, in words
-        front = fit.frontier(C=C, prob=prob)
-    exact = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in bs.chinchilla_frontier(truth, C).items()}
+        front = fit.frontier(C=every, prob=prob).iloc[: C.size]
+    exact = {k: np.asarray(v, dtype=float)[: C.size] for k, v in bs.chinchilla_frontier(truth, every).items()
+             if k not in ("a", "b")}
     header = ["C (FLOPs)"]
     for label in ("N_opt", "tokens/param", "loss L*"):
         header += [f"{label} [{prob:.0%}]", "truth"]
@@ -182,7 +187,7 @@ def _print_promise(prob: float, fit) -> None:
           "  --seed 1, --seed 2, ... draw other data and chains.")
 
 
-def _write_figure(fit, bs, held_out, truth: dict, args) -> None:
+def _write_figure(fit, bs, held_out, truth: dict, args, inside=None) -> None:
     if not args.figure or args.figure.lower() == "none":
         return
     try:
@@ -193,7 +198,7 @@ def _write_figure(fit, bs, held_out, truth: dict, args) -> None:
         return
     from bayescale.plots.demo import demo_figure
 
-    fig = demo_figure(fit, held_out, truth, prob=args.prob, compute=args.compute, cutoff=args.cutoff,
-                      seed=args.seed)
+    fig = demo_figure(fit, held_out, truth, inside=inside, prob=args.prob, compute=args.compute,
+                      cutoff=args.cutoff, seed=args.seed)
     fig.savefig(args.figure, dpi=110)
     print(f"\nFigure: {args.figure} (left: the fit; middle: the forecasts with their bands; right: the frontier)")
