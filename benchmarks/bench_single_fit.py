@@ -352,8 +352,9 @@ def cli_runs(csv: Path, settings: list[str], roots: dict[str, Path], repeats: in
         env = {**os.environ, "BAYESCALE_CACHE_DIR": cache,
                "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
         t0, cpu0 = time.perf_counter(), _children_cpu()
+        # cwd: the CSV's folder, not a checkout (``python -m`` puts the working directory before PYTHONPATH).
         proc = subprocess.run([sys.executable, "-m", "bayescale.cli", "fit", str(csv), *settings], capture_output=True,
-                              text=True, env=env, timeout=1800)
+                              text=True, env=env, timeout=1800, cwd=csv.parent)
         error = "" if proc.returncode in (0, 3) else proc.stderr[-2000:]
         return time.perf_counter() - t0, _children_cpu() - cpu0, error
 
@@ -394,6 +395,7 @@ def main(argv=None) -> dict:
                         "worktree of main), as 'bayescale_baseline*', side by side in the same run")
     p.add_argument("--no-cli", action="store_true", help="skip the rows of `bayescale fit` run twice")
     p.add_argument("--cli-repeats", type=int, default=3, help="second CLI runs per checkout (median reported; default 3)")
+    p.add_argument("--cli-only", action="store_true", help="only the CLI rows (written to single_fit_cli.json)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     cfg = p.parse_args(argv)
     cfg.warmup = cfg.warmup if cfg.warmup is not None else (50 if cfg.quick else 1000)
@@ -419,7 +421,7 @@ def main(argv=None) -> dict:
     if cfg.baseline and "bayescale" in names:
         names.insert(names.index("bayescale") + 1, "bayescale_baseline")
     new = [str(npz_new) if a == str(npz) else a for a in passthrough]
-    for name in names:
+    for name in [] if cfg.cli_only else names:
         if name == "bayescale_baseline":
             continue  # run with bayescale's rows, interleaved
         if name not in CHILDREN:
@@ -520,7 +522,7 @@ def main(argv=None) -> dict:
                "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios, "cli": cli,
                "baseline": cfg.baseline, "load_average_end": os.getloadavg()}
     tmp.cleanup()
-    path = write_json("single_fit" + ("_quick" if cfg.quick else ""), payload, cfg.out)
+    path = write_json("single_fit" + ("_cli" if cfg.cli_only else "") + ("_quick" if cfg.quick else ""), payload, cfg.out)
     print(f"\nwrote {path}")
     return payload
 
