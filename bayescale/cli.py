@@ -66,7 +66,7 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chain-method", default=S["chain_method"], choices=["auto", "vectorized", "mapped"],
                    help="chains side by side (vectorized) or one after another per core (mapped); default auto")
     g.add_argument("--progress-bar", action=argparse.BooleanOptionalAction, default=S["progress_bar"],
-                   help="show a progress bar (default: on a terminal, never under CI)")
+                   help="show a progress bar (default as bs.fit: on a terminal, not under CI or the executable cache)")
     g.add_argument("--until-converged", type=int, default=S["until_converged"], metavar="K",
                    help="continue chains failing only R-hat/ESS by --num-samples draws, up to K times "
                         f"(default {S['until_converged']}; 0: never)")
@@ -114,10 +114,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_csv_args(p_fit)
     _add_sampler_args(p_fit)
 
-    p_demo = sub.add_parser("demo", help="fit the built-in synthetic IsoFLOP example",
-                            description="Fit the built-in synthetic IsoFLOP example (drawn from Epoch AI's "
-                                        "Chinchilla replication) and print what a fit gives.")
+    p_demo = sub.add_parser("demo", help="fit the built-in example's small runs, forecast its large ones",
+                            description="Fit the runs of the built-in synthetic IsoFLOP example (simulated from "
+                                        "Epoch AI's Chinchilla fit) below a compute cutoff, forecast the held-out "
+                                        "larger runs with intervals, print the frontier beside the simulated "
+                                        "truth's and draw one figure (bayescale/demo.py).")
     _add_sampler_args(p_demo)
+    from bayescale import demo
+
+    demo.add_arguments(p_demo)
     _add_backtest_parser(sub)
     _add_plan_parser(sub)
     _add_plot_arg(p_fit, p_demo)
@@ -239,11 +244,12 @@ def _run(args, bs, BayescaleError) -> int:
         if args.command == "plan":
             return _plan(args, bs)
         if args.command == "demo":
-            data = bs.datasets.example()
-            print(f"built-in example: {data!r}")
-            print("true parameters: " + ", ".join(f"{k}={v}" for k, v in bs.datasets.EXAMPLE_TRUTH.items()))
-        else:
-            data = _read_csv(args, bs)
+            from bayescale import demo
+
+            status, fit = demo.run(args, bs, _fit_kwargs(args))
+            _save_fit_plots(fit, args)
+            return status
+        data = _read_csv(args, bs)
         fit = bs.fit(data, **_fit_kwargs(args))
         status = _report(fit, args)
         _save_fit_plots(fit, args)
