@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 
+import numpy as np
 import pytest
 
 import bayescale as bs
@@ -178,3 +179,23 @@ def test_backtest_cli_method_and_prob_are_the_python_defaults():
     py = inspect.signature(bs.backtest).parameters
     assert actions["method"].default == py["method"].default
     assert tuple(actions["prob"].default) == tuple(py["prob"].default)
+
+
+def test_pooled_models_go_through_every_entry_point(example_data):
+    """bootstrap(..., pooling=...) raised TypeError and a pooled backtest refused pointwise/method; now a pooled
+    model is fitted dataset by dataset with NUTS, and ChEES, which cannot serve it, says why before compiling."""
+    group = np.where(np.arange(example_data.n) % 2 == 0, "a", "b")
+    grouped = bs.ScalingData.from_arrays(N=example_data.N, D=example_data.D, loss=example_data.loss, group=group)
+    before = sum(TRACE_COUNTS.values())
+    for call in (lambda: bs.bootstrap(grouped, 2, pooling="partial", pointwise=False, method="chees"),
+                 lambda: bs.backtest(grouped, 1e21, pooling="partial", pointwise=False, method="chees"),
+                 lambda: bs.fit_many([grouped, grouped], pooling="none", method="chees")):
+        with pytest.raises(errors.ConfigError, match="method='chees' pools datasets of one complete-pooling model"):
+            call()
+    assert sum(TRACE_COUNTS.values()) == before
+    settings = bs.batch.resolve(pooling="partial")
+    assert bs.batch.choose_method("auto", settings, 100) == "nuts"
+    assert bs.batch.choose_method("auto", bs.batch.resolve(), 100) == "chees"
+    assert bs.batch.choose_method("auto", bs.batch.resolve(), 1) == "nuts"
+    assert bs.batch.choose_method("auto", bs.batch.resolve(target_accept=0.95), 100) == "nuts"
+    assert bs.batch.choose_method("auto", bs.batch.resolve(error_model="offsets"), 100) == "nuts"
