@@ -33,12 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
-from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, trace
-from numpyro.infer.util import unconstrain_fn
 
+from bayescale.inference.common import LatentSpace, map_leading, plausible_jitter
 from bayescale.inference.config import SamplerConfig
-from bayescale.inference.nuts import TRACE_COUNTS, _map_leading, _model_structure
+from bayescale.inference.nuts import TRACE_COUNTS
 from bayescale.inference.runner_cache import RunnerCache
 from bayescale.inference.start import laplace_factor, lbfgs
 
@@ -79,131 +77,139 @@ def get_chees_runner(model, config: SamplerConfig, example_args: tuple, cache_ke
 
 
 def _build(model, config: SamplerConfig, example_args: tuple, key: Any, pool: int, coords):
-    import blackjax.mcmc.dynamic_hmc as dynamic_hmc
-    from blackjax.adaptation.chees_adaptation import base as chees_base
-
+    """The jitted ``(runner, extender)`` of :func:`get_chees_runner` (the model traced here, once)."""
     one = jax.tree_util.tree_map(lambda a: a[0], example_args)
-    potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, one)
-    C, W, S = config.num_chains, config.num_warmup, config.num_samples
-    max_steps = 2 ** config.max_tree_depth
-    max_bits = int(np.ceil(np.log2(W + S * 64 + 1)))  # Halton index bits: warmup, draws and extensions
-
-    def to_model(xf):
-        return xf if coords is None else ravel_pytree(coords.to_model(unravel(xf)))[0]
-
-    def potential(args, xf):
-        pe = potential_fn_gen(*args)
-        if coords is None:
-            return pe(unravel(xf))
-        out = pe(coords.to_model(unravel(xf)))
-        return out if coords.log_det is None else out - coords.log_det(unravel(xf))
-
-    def prior_start(rng_key, args):
-        tr = trace(seed(model, rng_key)).get_trace(*args)
-        z = unconstrain_fn(model, args, {}, {k: tr[k]["value"] for k in latent_names})
-        z = {k: z[k] for k in latent_names}
-        return ravel_pytree(z if coords is None else coords.from_model(z))[0]
-
-    def dataset_start(rng_key, args):
-        """L-BFGS from each chain's prior draw; whitening at the best mode; dispersed Laplace starts."""
-        k_prior, k_jit = jax.random.split(rng_key)
-        pe = lambda xf: potential(args, xf)  # noqa: E731
-        x0 = jax.vmap(lambda k: prior_start(k, args))(jax.random.split(k_prior, C))
-        modes = jax.vmap(lambda x: lbfgs(pe, x, config.map_steps))(x0)
-        values = jax.vmap(pe)(modes)
-        best = modes[jnp.argmin(jnp.where(jnp.isfinite(values), values, jnp.inf))]
-        chol = laplace_factor(pe, best)
-        u = jax.random.normal(k_jit, modes.shape, modes.dtype)
-        excess = jax.vmap(lambda uu: pe(best + chol @ uu) - pe(best))(u)
-        plausible = jnp.isfinite(excess) & (excess < modes.shape[1] + 10.0)  # as in nuts.py's start_chain
-        return best, chol, jnp.where(plausible[:, None], u, 0.0)
-
-    def jitter(i):
-        return dynamic_hmc.halton_sequence(i, max_bits)
-
-    def steps_fn(i, n_leapfrog):
-        return jnp.clip(jnp.ceil(jitter(i) * n_leapfrog), 1, max_steps).astype(jnp.int32)
-
-    kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1, integration_steps_fn=steps_fn)
-    ch_init, ch_update = chees_base(jitter, lambda i: i + 1, optax.adam(LEARNING_RATE), TARGET_ACCEPT, 0.5, max_steps)
-
-    def logdensity_of(args, shift, scale):
-        return lambda u: -potential(args, shift + scale @ u)
-
-    def move(i, states, step_size, n_leapfrog, shift, scale, chain_keys, args):
-        """One transition of every chain of every dataset (leading axes ``(P, C)``); per-dataset
-        ``step_size`` and ``n_leapfrog`` ``(P,)``."""
-        ones = jnp.ones(shift.shape[-1], shift.dtype)
-
-        def one(k, st, eps, n, s, L, a):
-            return kernel(jax.random.fold_in(k, i), st, logdensity_of(a, s, L), eps, ones, (n,))
-
-        per_chain = jax.vmap(one, (0, 0, None, None, None, None, None))
-        return jax.vmap(per_chain)(chain_keys, states, step_size, n_leapfrog, shift, scale, args)
-
-    def draws(carry, args, first):
-        """``S`` draws of every chain from ``carry``, iterations ``first, first + 1, ...``."""
-        states, step_size, n_leapfrog, shift, scale, chain_keys = carry
-
-        def step(states, i):
-            new, info = move(i, states, step_size, n_leapfrog, shift, scale, chain_keys, args)
-            z = jnp.einsum("pij,pcj->pci", scale, new.position) + shift[:, None, :]
-            stats = {"diverging": info.is_divergent, "n_steps": info.num_integration_steps,
-                     "acceptance_rate": info.acceptance_rate, "lp": new.logdensity, "energy": info.energy,
-                     "step_size": jnp.broadcast_to(step_size[:, None], info.energy.shape)}
-            return new, (z, stats)
-
-        states, (z, stats) = lax.scan(step, states, first + jnp.arange(S))
-        z = jnp.moveaxis(z, 0, 2)  # (S, P, C, ...) -> (P, C, S, ...)
-        stats = {k: jnp.moveaxis(v, 0, 2) for k, v in stats.items()}
-        return z, stats, (states, step_size, n_leapfrog, shift, scale, chain_keys)
-
-    def run_pool(keys, args):
-        """``keys (P, 2)``, args with a leading ``P`` axis: one adaptation pooled over the P datasets' chains."""
-        P = keys.shape[0]
-        k_start, k_run = jax.vmap(lambda k: jax.random.split(k))(keys).transpose(1, 0, 2)
-        shift, scale, u0 = jax.vmap(dataset_start)(k_start, args)  # (P, d), (P, d, d), (P, C, d)
-        chain_keys = jax.vmap(lambda k: jax.random.split(k, C))(k_run)  # (P, C, 2)
-        init_one = lambda u, a, s, L: dynamic_hmc.init(u, logdensity_of(a, s, L), jnp.int32(0))  # noqa: E731
-        states = jax.vmap(jax.vmap(init_one, (0, None, None, None)))(u0, args, shift, scale)
-        flat = lambda x: x.reshape((P * C,) + x.shape[2:])  # noqa: E731
-        ones = jnp.ones(u0.shape[-1], u0.dtype)
-
-        def warm_step(carry, i):
-            states, ad = carry
-            eps = jnp.broadcast_to(ad.step_size, (P,))
-            n = jnp.broadcast_to(ad.trajectory_length / ad.step_size, (P,))
-            new, info = move(i, states, eps, n, shift, scale, chain_keys, args)
-            ad = ch_update(ad, flat(info.proposal.position), flat(info.proposal.momentum), flat(states.position),
-                           flat(info.acceptance_rate), flat(info.is_divergent), ones)
-            return (new, ad), (info.is_divergent, info.num_integration_steps)
-
-        ad0 = ch_init(jnp.int32(0), jnp.asarray(0.5, u0.dtype))
-        (states, ad), (wdiv, wsteps) = lax.scan(warm_step, (states, ad0), jnp.arange(W))
-        step_size = jnp.broadcast_to(jnp.exp(ad.log_step_size_moving_average), (P,))
-        n_leapfrog = jnp.broadcast_to(
-            jnp.exp(ad.log_trajectory_length_moving_average - ad.log_step_size_moving_average), (P,))
-        z, stats, carry = draws((states, step_size, n_leapfrog, shift, scale, chain_keys), args, W)
-        warm = {"diverging": jnp.sum(wdiv, axis=0), "n_steps": jnp.sum(wsteps, axis=0)}
-        return (*jax.vmap(finish)(z, stats, warm, args), carry)
-
-    def finish(z, stats, warm, args):
-        """Constrained draws (as ``nuts.finish``; the pointwise values are computed on first read of a
-        fit's InferenceData: :func:`bayescale.inference.pointwise.pointwise`)."""
-        constrain = postprocess_fn_gen(*args)
-        samples = jax.vmap(jax.vmap(lambda xf: constrain(unravel(to_model(xf)))))(z)
-        return samples, stats, warm
+    chains = _PooledChains(LatentSpace(model, one, coords), config)
 
     def run(rng_keys, args):
         TRACE_COUNTS[key] += 1
         K = rng_keys.shape[0]
         grouped = jax.tree_util.tree_map(lambda a: a.reshape((K // pool, pool) + a.shape[1:]), (rng_keys, args))
-        out = _map_leading(lambda ka: run_pool(*ka), grouped, vectorize=False)
+        out = map_leading(lambda ka: chains.run_pool(*ka), grouped, vectorize=False)
         return jax.tree_util.tree_map(lambda a: a.reshape((K,) + a.shape[2:]), out)
 
     def extend(carry, args, first):
         TRACE_COUNTS[(key, "extend")] += 1
-        z, stats, carry = draws(carry, args, first)
-        return (*jax.vmap(finish)(z, stats, {}, args), carry)
+        z, stats, carry = chains.draws(carry, args, first)
+        return (*jax.vmap(chains.finish)(z, stats, {}, args), carry)
 
     return jax.jit(run), jax.jit(extend)
+
+
+def _chees_stats(new, info, step_size) -> dict:
+    """What each ChEES transition records (its ``sample_stats``), leading axes ``(P, C)``."""
+    return {"diverging": info.is_divergent, "n_steps": info.num_integration_steps,
+            "acceptance_rate": info.acceptance_rate, "lp": new.logdensity, "energy": info.energy,
+            "step_size": jnp.broadcast_to(step_size[:, None], info.energy.shape)}
+
+
+class _PooledChains:
+    """The steps of ChEES over a pool of ``P`` datasets x ``C`` chains, traced into :func:`_build`'s programs:
+    each dataset's start (:meth:`dataset_start`), the pooled warmup (:meth:`warmup`), the draws
+    (:meth:`draws`) and the constrained values (:meth:`finish`)."""
+
+    def __init__(self, space: LatentSpace, config: SamplerConfig):
+        import blackjax.mcmc.dynamic_hmc as dynamic_hmc
+        from blackjax.adaptation.chees_adaptation import base as chees_base
+
+        self.space, self.config, self.dynamic_hmc = space, config, dynamic_hmc
+        self.max_steps = 2 ** config.max_tree_depth
+        # Halton index bits: warmup, draws and extensions.
+        self.max_bits = int(np.ceil(np.log2(config.num_warmup + config.num_samples * 64 + 1)))
+        self.kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1, integration_steps_fn=self.steps)
+        self.adapt_init, self.adapt_update = chees_base(self.jitter, lambda i: i + 1, optax.adam(LEARNING_RATE),
+                                                        TARGET_ACCEPT, 0.5, self.max_steps)
+
+    def jitter(self, i):
+        """The trajectory-length jitter of iteration ``i`` (a Halton sequence in (0, 1))."""
+        return self.dynamic_hmc.halton_sequence(i, self.max_bits)
+
+    def steps(self, i, n_leapfrog):
+        """Leapfrog steps of iteration ``i`` for a mean of ``n_leapfrog``."""
+        return jnp.clip(jnp.ceil(self.jitter(i) * n_leapfrog), 1, self.max_steps).astype(jnp.int32)
+
+    def logdensity_of(self, args, shift, scale):
+        """Log density of the whitened coordinates ``u``, ``z = shift + scale @ u``."""
+        pe = self.space.potential(args)
+        return lambda u: -pe(shift + scale @ u)
+
+    def dataset_start(self, rng_key, args):
+        """L-BFGS from each chain's prior draw; whitening at the best mode; dispersed Laplace starts."""
+        k_prior, k_jit = jax.random.split(rng_key)
+        pe = self.space.potential(args)
+        x0 = jax.vmap(lambda k: self.space.prior_start(k, args))(jax.random.split(k_prior, self.config.num_chains))
+        modes = jax.vmap(lambda x: lbfgs(pe, x, self.config.map_steps))(x0)
+        values = jax.vmap(pe)(modes)
+        best = modes[jnp.argmin(jnp.where(jnp.isfinite(values), values, jnp.inf))]
+        chol = laplace_factor(pe, best)
+        u = jax.random.normal(k_jit, modes.shape, modes.dtype)
+        return best, chol, jax.vmap(lambda uu: plausible_jitter(pe, best, chol, uu))(u)
+
+    def move(self, i, states, step_size, n_leapfrog, shift, scale, chain_keys, args):
+        """One transition of every chain of every dataset (leading axes ``(P, C)``); per-dataset
+        ``step_size`` and ``n_leapfrog`` ``(P,)``."""
+        ones = jnp.ones(shift.shape[-1], shift.dtype)
+
+        def one(k, st, eps, n, s, L, a):
+            return self.kernel(jax.random.fold_in(k, i), st, self.logdensity_of(a, s, L), eps, ones, (n,))
+
+        per_chain = jax.vmap(one, (0, 0, None, None, None, None, None))
+        return jax.vmap(per_chain)(chain_keys, states, step_size, n_leapfrog, shift, scale, args)
+
+    def draws(self, carry, args, first):
+        """``S`` draws of every chain from ``carry``, iterations ``first, first + 1, ...``."""
+        states, step_size, n_leapfrog, shift, scale, chain_keys = carry
+
+        def step(states, i):
+            new, info = self.move(i, states, step_size, n_leapfrog, shift, scale, chain_keys, args)
+            z = jnp.einsum("pij,pcj->pci", scale, new.position) + shift[:, None, :]
+            return new, (z, _chees_stats(new, info, step_size))
+
+        states, (z, stats) = lax.scan(step, states, first + jnp.arange(self.config.num_samples))
+        z = jnp.moveaxis(z, 0, 2)  # (S, P, C, ...) -> (P, C, S, ...)
+        stats = {k: jnp.moveaxis(v, 0, 2) for k, v in stats.items()}
+        return z, stats, (states, step_size, n_leapfrog, shift, scale, chain_keys)
+
+    def warmup(self, states, shift, scale, chain_keys, args):
+        """``num_warmup`` transitions adapting one step size and trajectory length from all ``P x C`` chains:
+        the final states, the adapted ``(step_size, n_leapfrog)`` (each ``(P,)``) and the warmup totals."""
+        P, dim = shift.shape
+        flat = lambda x: x.reshape((P * self.config.num_chains,) + x.shape[2:])  # noqa: E731
+        ones = jnp.ones(dim, shift.dtype)
+
+        def warm_step(carry, i):
+            states, ad = carry
+            eps = jnp.broadcast_to(ad.step_size, (P,))
+            n = jnp.broadcast_to(ad.trajectory_length / ad.step_size, (P,))
+            new, info = self.move(i, states, eps, n, shift, scale, chain_keys, args)
+            ad = self.adapt_update(ad, flat(info.proposal.position), flat(info.proposal.momentum),
+                                   flat(states.position), flat(info.acceptance_rate), flat(info.is_divergent), ones)
+            return (new, ad), (info.is_divergent, info.num_integration_steps)
+
+        ad0 = self.adapt_init(jnp.int32(0), jnp.asarray(0.5, shift.dtype))
+        (states, ad), (wdiv, wsteps) = lax.scan(warm_step, (states, ad0), jnp.arange(self.config.num_warmup))
+        step_size = jnp.broadcast_to(jnp.exp(ad.log_step_size_moving_average), (P,))
+        n_leapfrog = jnp.broadcast_to(
+            jnp.exp(ad.log_trajectory_length_moving_average - ad.log_step_size_moving_average), (P,))
+        warm = {"diverging": jnp.sum(wdiv, axis=0), "n_steps": jnp.sum(wsteps, axis=0)}
+        return states, step_size, n_leapfrog, warm
+
+    def run_pool(self, keys, args):
+        """``keys (P, 2)``, args with a leading ``P`` axis: one adaptation pooled over the P datasets' chains."""
+        C = self.config.num_chains
+        k_start, k_run = jax.vmap(lambda k: jax.random.split(k))(keys).transpose(1, 0, 2)
+        shift, scale, u0 = jax.vmap(self.dataset_start)(k_start, args)  # (P, d), (P, d, d), (P, C, d)
+        chain_keys = jax.vmap(lambda k: jax.random.split(k, C))(k_run)  # (P, C, 2)
+        init_one = lambda u, a, s, L: self.dynamic_hmc.init(u, self.logdensity_of(a, s, L), jnp.int32(0))  # noqa: E731
+        states = jax.vmap(jax.vmap(init_one, (0, None, None, None)))(u0, args, shift, scale)
+        states, step_size, n_leapfrog, warm = self.warmup(states, shift, scale, chain_keys, args)
+        z, stats, carry = self.draws((states, step_size, n_leapfrog, shift, scale, chain_keys), args,
+                                     self.config.num_warmup)
+        return (*jax.vmap(self.finish)(z, stats, warm, args), carry)
+
+    def finish(self, z, stats, warm, args):
+        """Constrained draws (as NUTS's ``_Chains.finish``; the pointwise values are computed on first read of a
+        fit's InferenceData: :func:`bayescale.inference.pointwise.pointwise`)."""
+        constrain, to_model = self.space.constrain(args), self.space.to_model
+        samples = jax.vmap(jax.vmap(lambda xf: constrain(to_model(xf))))(z)
+        return samples, stats, warm

@@ -42,14 +42,10 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax import lax
-from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model, unconstrain_fn
 
 from bayescale.inference.aot import Program, TwoStage
+from bayescale.inference.common import LatentSpace, map_leading, plausible_jitter
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.pointwise import observation
 from bayescale.inference.progress import scan_with_progress
@@ -76,29 +72,6 @@ def clear_cache() -> None:
     _RUNNERS.clear()
 
 
-def _model_structure(model, example_args: tuple):
-    """NumPyro's potential and postprocess generators, the unravel of the flat latent vector,
-    and the latent names, learnt by tracing ``initialize_model`` abstractly.
-
-    Run eagerly, ``initialize_model`` executes the model op by op and compiles a small XLA
-    program for each operation (about 5 s on 2 CPU cores, most of a cached cold fit);
-    under ``jax.eval_shape`` nothing is executed or compiled. What is kept closes over
-    shapes and constant transforms only, never the tracers.
-    """
-    box = {}
-
-    def structure(rng_key, args):
-        info = initialize_model(rng_key, model, model_args=args, dynamic_args=True)
-        flat, unravel = ravel_pytree(info.param_info.z)
-        box.update(potential=info.potential_fn, postprocess=info.postprocess_fn, unravel=unravel,
-                   names=tuple(sorted(info.param_info.z)))
-        return flat
-
-    abstract = lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a))  # noqa: E731
-    jax.eval_shape(structure, jax.ShapeDtypeStruct((2,), jnp.uint32), jax.tree_util.tree_map(abstract, example_args))
-    return box["potential"], box["postprocess"], box["unravel"], box["names"]
-
-
 def _build_programs(
     model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool = False, obs_site: str | None = None,
     coords=None,
@@ -111,55 +84,100 @@ def _build_programs(
     ``coords`` (:class:`~bayescale.model.coords.SamplerCoords`): the coordinates the sampler
     moves in, mapped onto the model's unconstrained ones (``None``: those).
     """
-    from bayescale.inference.start import laplace_factor, lbfgs  # optax: only when a program is built
-
     if batched:
         example_args = jax.tree_util.tree_map(lambda a: a[0], example_args)
-    potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, example_args)
-    num_warmup, num_samples = config.num_warmup, config.num_samples
-    vectorize = config.vectorized_chains()
+    chains = _Chains(LatentSpace(model, example_args, coords), config, obs_site)
+    return _batched_programs(chains, key) if batched else _single_programs(chains, key)
 
-    def to_model(xf):
-        """Sampler coordinates (flat) -> the model's unconstrained coordinates (flat)."""
-        return xf if coords is None else ravel_pytree(coords.to_model(unravel(xf)))[0]
 
-    def potential_flat_gen(*args):
-        pe = potential_fn_gen(*args)
-        if coords is None:
-            return lambda xf: pe(unravel(xf))
-        if coords.log_det is None:
-            return lambda xf: pe(coords.to_model(unravel(xf)))
-        return lambda xf: pe(coords.to_model(unravel(xf))) - coords.log_det(unravel(xf))
+def _single_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, Callable]:
+    """The jitted ``(start, sample, extend)`` of one dataset; its chains split across host devices."""
 
-    def potential_white_gen(args, shift, scale):
+    def start(rng_key, args):
+        TRACE_COUNTS[key] += 1
+        return chains.start_all(rng_key, args, True)
+
+    def sample(starts, args):
+        return chains.sample_all(starts, args, True)
+
+    def extend(carry, args):
+        TRACE_COUNTS[(key, "extend")] += 1
+        z, stats, carry = map_leading(lambda c: chains.extend_chain(c, args), carry, vectorize=chains.vectorize)
+        return (*chains.finish(z, stats, {}, args), carry)
+
+    # The extender is traced and compiled (or read from disk) only when a fit first needs more draws.
+    return jax.jit(start), jax.jit(sample), jax.jit(extend)
+
+
+def _batched_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, None]:
+    """The jitted ``(start, sample)`` of many datasets (a leading dataset axis), and no extender.
+
+    Each program runs the single-fit one for each dataset in turn (``lax.map``), blocks of datasets in
+    parallel across host devices. Not a vmap over datasets: vmapped NUTS advances all lanes in lockstep,
+    so each iteration costs the longest tree of any chain of any dataset (measured ~10x slower than a
+    loop at K=16). The chains' final states are returned as by the single-dataset runner (unused by
+    fit_many): dropping them let XLA fuse the chains differently, and fit_many's draws then differed
+    from fit's.
+    """
+
+    def start_many(rng_keys, args):
+        TRACE_COUNTS[key] += 1
+        return map_leading(lambda ka: chains.start_all(*ka, False), (rng_keys, args), vectorize=False)
+
+    def sample_many(starts, args):
+        return map_leading(lambda sa: chains.sample_all(*sa, False), (starts, args), vectorize=False)
+
+    return jax.jit(start_many), jax.jit(sample_many), None
+
+
+def _nuts_stats(state) -> dict:
+    """What each NUTS transition records (its ``sample_stats``)."""
+    return {
+        "diverging": state.diverging,
+        "n_steps": state.num_steps,
+        "acceptance_rate": state.mean_accept_prob,
+        "lp": -state.potential_energy,
+        "energy": state.energy,
+        "step_size": state.adapt_state.step_size,
+    }
+
+
+class _Chains:
+    """The steps of a NUTS fit of one dataset, traced into the programs of :func:`_build_programs`:
+    every chain's mode (:meth:`start_all`), its whitened start (:meth:`start_chain`), its warmup and
+    draws (:meth:`sample_chain`), their continuation (:meth:`extend_chain`) and the constrained
+    values (:meth:`finish`). Two programs, compiled ahead of time
+    (:class:`~bayescale.inference.aot.TwoStage`): the chains' starts (L-BFGS, Laplace factor: about
+    40% of the compile) and their NUTS runs."""
+
+    def __init__(self, space: LatentSpace, config: SamplerConfig, obs_site: str | None):
+        self.space, self.config, self.obs_site = space, config, obs_site
+        self.vectorize = config.vectorized_chains()
+
+    def potential_white_gen(self, args, shift, scale):
         """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
-        pe = potential_flat_gen(*args)
+        pe = self.space.potential(args)
         return lambda u: pe(shift + scale @ u)
 
-    def prior_start(rng_key, args):
-        tr = trace(seed(model, rng_key)).get_trace(*args)
-        params = {k: tr[k]["value"] for k in latent_names}
-        z = unconstrain_fn(model, args, {}, params)
-        z = {k: z[k] for k in latent_names}
-        return ravel_pytree(z if coords is None else coords.from_model(z))[0]
-
-    def find_mode(rng_key, args):
+    def find_mode(self, rng_key, args):
         """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite)."""
+        from bayescale.inference.start import lbfgs  # optax: only when a program is built
+
         k_prior, _, _ = jax.random.split(rng_key, 3)
-        pe = potential_flat_gen(*args)
-        z_map = lbfgs(pe, prior_start(k_prior, args), config.map_steps)
+        pe = self.space.potential(args)
+        z_map = lbfgs(pe, self.space.prior_start(k_prior, args), self.config.map_steps)
         value = pe(z_map)
         return z_map, jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-    def nuts(args, shift, scale):
+    def nuts(self, args, shift, scale):
         """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)``."""
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_white_gen, algo="NUTS")
-        white_args = (args, shift, scale)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_white_gen, algo="NUTS")
+        white_args, config = (args, shift, scale), self.config
 
         def init(u_start, inv_mass, rng_key, find_step_size=True):
             return init_kernel(
                 u_start,
-                num_warmup,
+                config.num_warmup,
                 inverse_mass_matrix=inv_mass,
                 dense_mass=config.dense_mass,
                 target_accept_prob=float(config.target_accept),
@@ -171,164 +189,104 @@ def _build_programs(
 
         def step(state, _):
             state = sample_kernel(state, model_args=white_args)
-            stats = {
-                "diverging": state.diverging,
-                "n_steps": state.num_steps,
-                "acceptance_rate": state.mean_accept_prob,
-                "lp": -state.potential_energy,
-                "energy": state.energy,
-                "step_size": state.adapt_state.step_size,
-            }
-            return state, (shift + scale @ state.z, stats)
+            return state, (shift + scale @ state.z, _nuts_stats(state))
 
         return init, step
 
-    def start_chain(rng_key, args, own, best):
+    def start_chain(self, rng_key, args, own, best):
         """Where one chain starts, ``(k_nuts, u_start, shift, scale, inv_mass)``. ``own``, ``best``: ``(mode,
         potential)`` this chain's L-BFGS reached and the best of all chains'; the chain whitens at its own
-        mode unless that is far worse than the best."""
+        mode unless that is far worse than the best (without L-BFGS: at a prior draw, unwhitened)."""
         k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
-        pe = potential_flat_gen(*args)
-        if config.map_steps > 0:
-            z_map = jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0])
-            chol = laplace_factor(pe, z_map)
-            dim = z_map.shape[0]
-            u_start = jax.random.normal(k_jitter, z_map.shape, z_map.dtype)
-            # Keep the jittered start only where the Laplace draw is plausible (a chi^2_dim / 2
-            # excess far beyond its mean means the quadratic approximation failed).
-            excess = pe(z_map + chol @ u_start) - pe(z_map)
-            plausible = jnp.isfinite(excess) & (excess < dim + 10.0)
-            u_start = jnp.where(plausible, u_start, jnp.zeros_like(u_start))
-            if config.whiten:
-                shift, scale, inv_mass = z_map, chol, None
-            else:  # raw coordinates; the Laplace covariance only starts the mass-matrix adaptation
-                u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z_map.dtype)
-                inv_mass = chol @ chol.T if config.dense_mass else jnp.sum(chol**2, axis=1)
-        else:
-            z0 = prior_start(k_prior, args)
-            dim = z0.shape[0]
-            u_start, shift, scale, inv_mass = jnp.zeros_like(z0), z0, jnp.eye(dim, dtype=z0.dtype), None
-        return k_nuts, u_start, shift, scale, inv_mass
+        if self.config.map_steps > 0:
+            return (k_nuts, *self.laplace_start(k_jitter, args, own, best))
+        z0 = self.space.prior_start(k_prior, args)
+        return k_nuts, jnp.zeros_like(z0), z0, jnp.eye(z0.shape[0], dtype=z0.dtype), None
 
-    def sample_chain(start, args):
-        """One chain's warmup and draws from its start (:func:`start_chain`)."""
+    def laplace_start(self, k_jitter, args, own, best):
+        """``(u_start, shift, scale, inv_mass)`` of a chain started from a Laplace draw at its mode."""
+        from bayescale.inference.start import laplace_factor  # optax: only when a program is built
+
+        pe = self.space.potential(args)
+        z_map = jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0])
+        chol = laplace_factor(pe, z_map)
+        dim = z_map.shape[0]
+        u_start = plausible_jitter(pe, z_map, chol, jax.random.normal(k_jitter, z_map.shape, z_map.dtype))
+        if self.config.whiten:
+            return u_start, z_map, chol, None
+        # Raw coordinates: the Laplace covariance only starts the mass-matrix adaptation.
+        u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z_map.dtype)
+        return u_start, shift, scale, (chol @ chol.T if self.config.dense_mass else jnp.sum(chol**2, axis=1))
+
+    def sample_chain(self, start, args):
+        """One chain's warmup and draws from its start (:meth:`start_chain`)."""
         k_nuts, u_start, shift, scale, inv_mass = start
-        init, step = nuts(args, shift, scale)
+        num_warmup, num_samples = self.config.num_warmup, self.config.num_samples
+        init, step = self.nuts(args, shift, scale)
         state = init(u_start, inv_mass, k_nuts)
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
         # sampling by its iteration counter, so one copy of the kernel is compiled.
         state, (z, stats) = scan_with_progress(
-            step, state, num_warmup + num_samples, enabled=bool(config.progress_bar)
+            step, state, num_warmup + num_samples, enabled=bool(self.config.progress_bar)
         )
         warm = {"diverging": jnp.sum(stats["diverging"][:num_warmup]), "n_steps": jnp.sum(stats["n_steps"][:num_warmup])}
-        z = jax.vmap(to_model)(z[num_warmup:])
+        z = jax.vmap(self.space.to_model)(z[num_warmup:])
         stats = {k: v[num_warmup:] for k, v in stats.items()}
         return z, stats, warm, (state, shift, scale)
 
-    def extend_chain(carry, args):
+    def extend_chain(self, carry, args):
         """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
         further adaptation): the same Markov chain, continued."""
         state, shift, scale = carry
-        init, step = nuts(args, shift, scale)
+        init, step = self.nuts(args, shift, scale)
         # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
         init(state.z, state.adapt_state.inverse_mass_matrix, state.rng_key, find_step_size=False)
-        state, (z, stats) = scan_with_progress(step, state, num_samples, enabled=bool(config.progress_bar))
-        return jax.vmap(to_model)(z), stats, (state, shift, scale)
+        state, (z, stats) = scan_with_progress(step, state, self.config.num_samples,
+                                               enabled=bool(self.config.progress_bar))
+        return jax.vmap(self.space.to_model)(z), stats, (state, shift, scale)
 
-    def finish(z, stats, warm, args):
+    def finish(self, z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the
         location and scale of its distribution at every draw (the observations are the last model
         argument). The posterior predictive is drawn from these (and any other parameter of the
         distribution, which is a posterior variable) on the host
         (:func:`bayescale.model.likelihoods.predictive_draws`): JAX's Student-t sampler (a gamma
         rejection loop) took as long as all of NUTS."""
-        constrain = postprocess_fn_gen(*args)
-        samples = jax.vmap(jax.vmap(lambda zf: constrain(unravel(zf))))(z)
-        if obs_site is None:
+        samples = jax.vmap(jax.vmap(self.space.constrain(args)))(z)
+        if self.obs_site is None:
             return samples, stats, warm, None, None
-        loglik, params = jax.vmap(jax.vmap(observation(model, obs_site, args)))(samples)
+        loglik, params = jax.vmap(jax.vmap(observation(self.space.model, self.obs_site, args)))(samples)
         return samples, stats, warm, loglik, params
 
-    def start_all(rng_key, args, shard_chains):
-        keys = jax.random.split(rng_key, config.num_chains)
+    def start_all(self, rng_key, args, shard_chains):
+        """Every chain's start (:meth:`start_chain`), from its own L-BFGS mode or the best chain's."""
+        keys = jax.random.split(rng_key, self.config.num_chains)
         # On CPU chains run one after another on each device (``lax.map``), split across host
         # devices (bayescale asks for one per core: ``bayescale.inference.devices``). Not ``vmap``: batching
         # NUTS's while loops tripled tracing and added a third to compile time, and vmapped
         # chains advance in lockstep, each step costing the longest tree of any chain. On GPU and
         # TPU chains are vmapped, which is what their width is for.
-        if config.map_steps > 0:
+        if self.config.map_steps > 0:
             # Every chain runs L-BFGS from its own prior draw. A chain whose mode is far worse than the
             # best chain's (its L-BFGS stopped short, or ran off to sigma ~ 1e3) takes the best one
             # instead: whitened at its own, such a chain sampled in a useless metric for good (R-hat
             # 1.5 on a 32-run design). Chains at comparable modes keep their own (diverse starts are
             # what lets R-hat see several modes; all chains at the best mode converged less often).
-            modes, values = _map_leading(lambda k: find_mode(k, args), keys, vectorize=vectorize, shard=shard_chains)
+            modes, values = map_leading(lambda k: self.find_mode(k, args), keys, vectorize=self.vectorize,
+                                        shard=shard_chains)
             i = jnp.argmin(values)
             best = (modes[i], values[i])
         else:
-            modes = values = jnp.zeros((config.num_chains,))
+            modes = values = jnp.zeros((self.config.num_chains,))
             best = (jnp.zeros(()), jnp.zeros(()))
-        return _map_leading(lambda kmv: start_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
-                            vectorize=vectorize, shard=shard_chains)
+        return map_leading(lambda kmv: self.start_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
+                           vectorize=self.vectorize, shard=shard_chains)
 
-    def sample_all(starts, args, shard_chains):
-        z, stats, warm, carry = _map_leading(lambda st: sample_chain(st, args), starts, vectorize=vectorize,
-                                             shard=shard_chains)
-        return (*finish(z, stats, warm, args), carry)
-
-    # Two programs, compiled ahead of time (:class:`~bayescale.inference.aot.TwoStage`): the chains' starts
-    # (L-BFGS, Laplace factor: about 40% of the compile) and their NUTS runs.
-    if batched:
-        # Many datasets at once: each program runs the single-fit one for each dataset in turn
-        # (``lax.map``), blocks of datasets in parallel across host devices. Not a vmap over
-        # datasets: vmapped NUTS advances all lanes in lockstep, so each iteration costs the longest
-        # tree of any chain of any dataset (measured ~10x slower than a loop at K=16). The chains'
-        # final states are returned as by the single-dataset runner (unused by fit_many): dropping
-        # them let XLA fuse the chains differently, and fit_many's draws then differed from fit's.
-        def start_many(rng_keys, args):
-            TRACE_COUNTS[key] += 1
-            return _map_leading(lambda ka: start_all(*ka, False), (rng_keys, args), vectorize=False)
-
-        def sample_many(starts, args):
-            return _map_leading(lambda sa: sample_all(*sa, False), (starts, args), vectorize=False)
-
-        return jax.jit(start_many), jax.jit(sample_many), None
-
-    def start(rng_key, args):
-        TRACE_COUNTS[key] += 1
-        return start_all(rng_key, args, True)
-
-    def sample(starts, args):
-        return sample_all(starts, args, True)
-
-    def extend(carry, args):
-        TRACE_COUNTS[(key, "extend")] += 1
-        z, stats, carry = _map_leading(lambda c: extend_chain(c, args), carry, vectorize=vectorize)
-        return (*finish(z, stats, {}, args), carry)
-
-    # The extender is traced and compiled (or read from disk) only when a fit first needs more draws.
-    return jax.jit(start), jax.jit(sample), jax.jit(extend)
-
-
-def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool = True):
-    """Map ``f`` over the leading axis of ``xs``, split across the local devices when there are several.
-
-    With one device this is ``lax.map`` (sequential) or ``vmap`` (``vectorize=True``).
-    With several (on CPU, one per core: :mod:`bayescale.inference.devices`), the most devices that
-    divide the leading axis each map over their own block (``jax.shard_map``), so
-    independent chains or datasets run in parallel on separate cores.
-    """
-    inner = jax.vmap(f) if vectorize else (lambda x: lax.map(f, x))
-    devices = jax.local_devices()
-    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    # The most devices that split the leading axis evenly (4 chains on 16 cores: 4 devices).
-    use = max((d for d in range(1, len(devices) + 1) if n % d == 0), default=1)
-    if not shard or use < 2:
-        return inner(xs)
-    from jax.sharding import Mesh, PartitionSpec
-
-    mesh = Mesh(np.asarray(devices[:use]), ("i",))
-    return jax.shard_map(inner, mesh=mesh, in_specs=PartitionSpec("i"), out_specs=PartitionSpec("i"), check_vma=False)(xs)
+    def sample_all(self, starts, args, shard_chains):
+        """Every chain's warmup and draws, and their constrained values (:meth:`finish`)."""
+        z, stats, warm, carry = map_leading(lambda st: self.sample_chain(st, args), starts,
+                                            vectorize=self.vectorize, shard=shard_chains)
+        return (*self.finish(z, stats, warm, args), carry)
 
 
 def get_runner(
