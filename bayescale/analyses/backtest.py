@@ -28,7 +28,7 @@ import numpy as np
 from bayescale.checks import check_probs, check_seed
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError, CutoffError, DataError
-from bayescale.fitting.batch import _check_pointwise, _warn_many, fit_all
+from bayescale.fitting.batch import check_pointwise, warn_many, fit_all
 from bayescale.fitting.settings import REFIT_DIVERGENT, resolve, shared
 from bayescale.model.spec import ScalingModel
 
@@ -268,10 +268,10 @@ def backtest(
     settings = resolve(**shared(locals()), data=data)
     splits = _training_splits(data, cutoff, by, settings.model)
     trains = [data.subset(mask) for _, mask in splits]
-    fits = fit_all(trains, settings, [seed + j for j in range(len(trains))], pointwise=_check_pointwise(pointwise),
+    fits = fit_all(trains, settings, [seed + j for j in range(len(trains))], pointwise=check_pointwise(pointwise),
                    method=method)
     if warn:
-        _warn_many(fits)
+        warn_many(fits)
     return _scored(data, splits, trains, fits, by, probs, seed)
 
 

@@ -34,7 +34,7 @@ from bayescale.analyses.simulation import design_runs, natural_and_frontier, sam
 from bayescale.checks import check_prob, check_probs, check_seed
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError, ConvergenceWarning
-from bayescale.fitting.batch import _check_pointwise, fit_all
+from bayescale.fitting.batch import check_pointwise, fit_all
 from bayescale.fitting.settings import REFIT_DIVERGENT, resolve, shared
 from bayescale.model.program import OBS
 from bayescale.model.spec import ScalingModel
@@ -205,7 +205,7 @@ def calibration(
     design_data, ref, fixed = _setup(model, design, truth)
     sim = simulate(model, design_data, fixed, M, simulation_key(seed))
     datasets = [ScalingData.from_arrays(N=design_data.N, D=design_data.D, loss=row) for row in np.exp(sim[OBS])]
-    fits = fit_all(datasets, settings, [seed + m for m in range(M)], pointwise=_check_pointwise(pointwise),
+    fits = fit_all(datasets, settings, [seed + m for m in range(M)], pointwise=check_pointwise(pointwise),
                    method=method)
     budgets = np.asarray(BUDGET_FACTORS) * float(np.max(FLOPS_PER_PARAM_TOKEN * design_data.N * design_data.D))
     scores = _Scores(model, ref, budgets, probs, rank_draws)

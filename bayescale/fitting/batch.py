@@ -49,7 +49,8 @@ METHODS = ("auto", "nuts", "chees")
 CHEES_MIN_DATASETS = 2
 
 
-def _seeds(seed, k: int) -> list[int]:
+def dataset_seeds(seed, k: int) -> list[int]:
+    """One seed per dataset: ``seed`` as given (a sequence of ``k``), or ``seed, seed + 1, ...`` from one int."""
     if isinstance(seed, (list, tuple, np.ndarray)):
         seeds = [check_seed(s) for s in (seed.tolist() if isinstance(seed, np.ndarray) else seed)]
         if len(seeds) != k:
@@ -165,10 +166,10 @@ def fit_many(
     datasets = _as_datasets(datasets)
     settings = resolve(**shared(locals()))
     check_batch(datasets, settings.model)
-    fits = fit_batch(datasets, settings, _seeds(seed, len(datasets)), pointwise=_check_pointwise(pointwise),
+    fits = fit_batch(datasets, settings, dataset_seeds(seed, len(datasets)), pointwise=check_pointwise(pointwise),
                      method=method)
     if warn:
-        _warn_many(fits)
+        warn_many(fits)
     return fits
 
 
@@ -181,7 +182,8 @@ def _as_datasets(datasets) -> list:
     return datasets
 
 
-def _check_pointwise(pointwise) -> bool:
+def check_pointwise(pointwise) -> bool:
+    """``pointwise`` when it is True or False, else a :class:`~bayescale.errors.ConfigError`."""
     if not isinstance(pointwise, bool):
         raise ConfigError(f"pointwise must be True or False, got {pointwise!r}")
     return pointwise
@@ -285,7 +287,7 @@ def check_batch(datasets: list, model: ScalingModel) -> None:
         )
 
 
-def _warn_many(fits: list[ScalingFit], indices: Sequence[int] | None = None) -> None:
+def warn_many(fits: list[ScalingFit], indices: Sequence[int] | None = None) -> None:
     """One ConvergenceWarning for every fit that failed a check; ``indices`` name the fits (default 0, 1, ...)."""
     where = list(range(len(fits))) if indices is None else list(indices)
     bad = [i for i, f in enumerate(fits) if not f.converged]
@@ -372,7 +374,7 @@ def bootstrap(
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ConfigError(f"n_resamples must be a positive integer, e.g. 200; got {n_resamples!r}")
     settings = resolve(**shared(locals()))
-    seed, pointwise = check_seed(seed), _check_pointwise(pointwise)
+    seed, pointwise = check_seed(seed), check_pointwise(pointwise)
     idx = bootstrap_indices(data.n, int(n_resamples), seed)
     with warnings.catch_warnings():
         # Resampling with replacement repeats rows on purpose.
@@ -380,5 +382,5 @@ def bootstrap(
         resamples = [data.subset(i) for i in idx]
     fits = fit_all(resamples, settings, [seed + i for i in range(len(resamples))], pointwise=pointwise, method=method)
     if warn:
-        _warn_many(fits)
+        warn_many(fits)
     return fits

@@ -28,7 +28,7 @@ import numpy as np
 
 from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError
-from bayescale.fitting.batch import _seeds, _warn_many, check_batch, fit_many
+from bayescale.fitting.batch import dataset_seeds, warn_many, check_batch, fit_many
 from bayescale.fitting.settings import MODEL_KEYWORDS
 from bayescale.model.spec import resolve_model
 from bayescale.posterior.result import ScalingFit
@@ -99,12 +99,12 @@ def fit_many_across_processes(datasets: Sequence[ScalingData], law=None, *, seed
                           "bs.fit_many(..., method='chees') on each process's share yourself")
     model = resolve_model(law, **{k: fit_many_kwargs.pop(k, None) for k in MODEL_KEYWORDS if k != "law"})
     check_batch(datasets, model)  # all of them, so every process raises the same error
-    seeds = _seeds(seed, len(datasets))
+    seeds = dataset_seeds(seed, len(datasets))
     indices = share(len(datasets))
     fits = fit_many([datasets[i] for i in indices], model=model, seed=[seeds[i] for i in indices], warn=False,
                     method="nuts", **fit_many_kwargs)
     if warn:
-        _warn_many(fits, indices)
+        warn_many(fits, indices)
     return fits, indices
 
 
