@@ -17,6 +17,7 @@ from numpyro.infer import Predictive
 
 import bayescale as bs
 from bayescale import errors
+from bayescale.analyses.decisions import compute_for_loss_draws
 from bayescale.inference.config import SamplerConfig
 from bayescale.model.program import OBS
 from bayescale.posterior.diagnostics import Diagnostics
@@ -128,7 +129,7 @@ def test_numerical_compute_for_loss_is_not_clipped_and_is_float64():
     p = bs.datasets.EXAMPLE_TRUTH
     targets = [1.8171, 2.0, 50.0]  # closed form: C = 4.9e41, 2.0e23 and 6.7e9 FLOPs
     exact = bs.CHINCHILLA.compute_for_loss({k: np.asarray([v]) for k, v in p.items()}, np.asarray(targets))
-    got = bs.analyses.decisions.compute_for_loss_draws(p, targets, numeric)
+    got = compute_for_loss_draws(p, targets, numeric)
     assert np.all(got["reachable"])
     np.testing.assert_allclose(got["C"], exact["C"], rtol=1e-9)
     np.testing.assert_allclose(got["N_opt"], exact["N_opt"], rtol=1e-9)
@@ -146,7 +147,7 @@ def test_numerical_compute_for_loss_is_not_clipped_and_is_float64():
 def test_compute_for_loss_below_one_flop_run_is_refused():
     numeric = dataclasses.replace(bs.CHINCHILLA, name="chinchilla_numeric", frontier_fn=None, compute_for_loss_fn=None)
     with pytest.raises(errors.ConfigError, match=r"loss 1e\+06.*smallest run"):
-        bs.analyses.decisions.compute_for_loss_draws(bs.datasets.EXAMPLE_TRUTH, [1e6], numeric)
+        compute_for_loss_draws(bs.datasets.EXAMPLE_TRUTH, [1e6], numeric)
 
 
 # ----------------------------------------------------------------- 6. plan counts the error model's draws
