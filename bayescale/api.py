@@ -28,7 +28,8 @@ from bayescale.model import laws, pooling
 from bayescale.model.chinchilla import CHINCHILLA, ChinchillaParams, chinchilla_frontier, chinchilla_log_loss
 from bayescale.model.chinchilla import chinchilla_loss
 from bayescale.model.custom import custom_law
-from bayescale.model.error_models import ErrorModel, Extrapolation, Independent, Offsets, RandomWalk
+from bayescale.model.discrepancy import DiscrepancyPrior
+from bayescale.model.error_models import ErrorModel, Extrapolation, Independent, LearnedExtrapolation, Offsets, RandomWalk
 from bayescale.model.law import Law
 from bayescale.model.laws import LAWS
 from bayescale.model.likelihoods import Huber, Likelihood, Normal, StudentT
@@ -46,7 +47,7 @@ __all__ = [
     # what is fitted
     "ScalingModel", "Law", "LAWS", "CHINCHILLA", "ChinchillaParams", "chinchilla_loss", "chinchilla_log_loss",
     "chinchilla_frontier", "custom_law", "Likelihood", "StudentT", "Normal", "Huber", "Pooling",
-    "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
+    "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "LearnedExtrapolation", "DiscrepancyPrior", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
     # data
     "ScalingData", "datasets",
     # fitting and sampling

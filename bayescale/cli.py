@@ -30,18 +30,19 @@ def _accept_list(text: str) -> tuple[float, ...]:
 
 def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     """The model and NUTS settings every fitting command shares (fit, demo, backtest)."""
-    from bayescale.model.error_models import ERROR_MODELS
+    from bayescale.model.error_models import DEFAULT_ERROR_MODEL, ERROR_MODELS
     from bayescale.model.likelihoods import LIKELIHOODS
 
     g = p.add_argument_group("model and sampler")
     g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
     g.add_argument("--likelihood", default="student_t", choices=list(LIKELIHOODS), help="noise model on log loss")
-    g.add_argument("--error-model", default="extrapolation", choices=list(ERROR_MODELS),
-                   help="errors runs share beyond the noise (default extrapolation: a measured discrepancy beyond "
-                        "the data's compute; README, Error models)")
+    g.add_argument("--error-model", default=None, choices=list(ERROR_MODELS),
+                   help=f"errors runs share beyond the noise (default {DEFAULT_ERROR_MODEL}: a drift and discrepancy "
+                        "beyond the data, learned from real sweeps and the data's own rolling-origin forecasts; "
+                        "extrapolation: a fixed scale; docs/guide/error-models.md)")
     g.add_argument("--per-decade", type=float, default=None, metavar="SCALE",
-                   help="--error-model extrapolation: the discrepancy's scale, log loss per sqrt(decade) beyond the "
-                        "data (default 0.021; 0: trust the law)")
+                   help="the fixed discrepancy's scale (--error-model extrapolation, implied when no --error-model is "
+                        "given), log loss per sqrt(decade) beyond the data (default 0.021; 0: trust the law)")
     g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
@@ -165,9 +166,11 @@ def _error_model(args):
     from bayescale.errors import ConfigError
     from bayescale.model.error_models import Extrapolation
 
+    from bayescale.model.error_models import DEFAULT_ERROR_MODEL
+
     if args.per_decade is None:
-        return args.error_model
-    if args.error_model != "extrapolation":
+        return args.error_model or DEFAULT_ERROR_MODEL
+    if args.error_model not in (None, "extrapolation"):
         raise ConfigError(f"--per-decade sets the extrapolation discrepancy's scale; it does not apply to "
                           f"--error-model {args.error_model}: drop --per-decade or use --error-model extrapolation")
     return Extrapolation(per_decade=args.per_decade)
