@@ -25,7 +25,9 @@ ALLOWED = {
     "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting"},
     "plots": {"data", "model", "posterior", "analyses"},
     "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots"},
-    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
+    "demo": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
+    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
+            "demo"},
 }
 #: Documented exceptions: ``Backtest.plot()`` draws with the plots layer, imported lazily inside the method;
 #: ``ScalingFit.discrepancy_evidence()`` refits (the learned discrepancy's rolling-origin forecasts) with the fitting
