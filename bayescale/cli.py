@@ -37,12 +37,13 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--law", default="chinchilla", help="scaling law (default: chinchilla)")
     g.add_argument("--likelihood", default="student_t", choices=list(LIKELIHOODS), help="noise model on log loss")
     g.add_argument("--error-model", default=None, choices=list(ERROR_MODELS),
-                   help=f"errors runs share beyond the noise (default {DEFAULT_ERROR_MODEL}: a drift and discrepancy "
-                        "beyond the data, learned from real sweeps and the data's own rolling-origin forecasts; "
-                        "extrapolation: a fixed scale; docs/guide/error-models.md)")
+                   help=f"errors runs share beyond the noise (default {DEFAULT_ERROR_MODEL}: a discrepancy of a fixed, "
+                        "measured scale beyond the data's compute; learned_extrapolation: a drift and discrepancy "
+                        "learned from real sweeps and the data's own rolling-origin forecasts, up to four refits at "
+                        "the first forecast; docs/guide/error-models.md)")
     g.add_argument("--per-decade", type=float, default=None, metavar="SCALE",
-                   help="the fixed discrepancy's scale (--error-model extrapolation, implied when no --error-model is "
-                        "given), log loss per sqrt(decade) beyond the data (default 0.021; 0: trust the law)")
+                   help="--error-model extrapolation (the default): the discrepancy's scale, log loss per sqrt(decade) "
+                        "beyond the data (default 0.021; 0: trust the law)")
     g.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
     g.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
     g.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")

@@ -84,7 +84,7 @@ MIN_TOKENS_PER_PARAM = 4.0
 #: Tolerances of the bootstrap refits (see the module docstring).
 BOOT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000}
 #: The error model of bs.fit's default (``--error-model``): the results file without a suffix holds its run.
-DEFAULT_ERROR_MODEL = "learned_extrapolation"
+DEFAULT_ERROR_MODEL = "extrapolation"
 GRIDS = {"full": "4,500 starts (Epoch AI's grid)", "small": "4 starts (a, b in {5, 10}; e, alpha, beta = 0.5)"}
 
 

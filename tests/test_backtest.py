@@ -88,7 +88,7 @@ def test_lpd_matches_scipy(bt):
     law = np.log(fit.predict_draws(N=p.N, D=p.D))[:, 0]
     extra = fit.model.error_model.draws(fit, {"N": held.N.to_numpy(), "D": held.D.to_numpy(),
                                               "C": 6.0 * held.N.to_numpy() * held.D.to_numpy()}, SEED)[:, 3]
-    assert fit.model.error_model == bs.LearnedExtrapolation() and np.std(extra) > 0  # held-out C lies beyond the data
+    assert fit.model.error_model == bs.Extrapolation() and np.std(extra) > 0  # held-out C lies beyond the data
     mu = law + extra
     logp = stats.t.logpdf(np.log(p.loss), df=fit.likelihood.df, loc=mu, scale=d["sigma"])
     expected = np.logaddexp.reduce(logp) - np.log(logp.size)

@@ -110,7 +110,7 @@ def test_cli_error_model_options(tmp_path, capsys, example_data):
     args = cli._parser().parse_args(["fit", "x.csv", "--per-decade", "0.03"])
     assert cli._fit_kwargs(args)["error_model"] == bs.Extrapolation(per_decade=0.03)
     assert cli._fit_kwargs(cli._parser().parse_args(["fit", "x.csv", "--error-model", "offsets"]))["error_model"] == "offsets"
-    assert cli._fit_kwargs(cli._parser().parse_args(["fit", "x.csv"]))["error_model"] == "learned_extrapolation"
+    assert cli._fit_kwargs(cli._parser().parse_args(["fit", "x.csv"]))["error_model"] == "extrapolation"
     csv = tmp_path / "runs.csv"
     example_data.to_frame().to_csv(csv, index=False)
     before = sum(nuts.TRACE_COUNTS.values())

@@ -360,8 +360,10 @@ ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Ex
                                                                    RandomWalk)}
 
 
-#: The error model of ``bs.fit`` and every entry point when none is given (measured: README, "Error models").
-DEFAULT_ERROR_MODEL = "learned_extrapolation"
+#: The error model of ``bs.fit`` and every entry point when none is given: ``Extrapolation(per_decade=0.021)``.
+#: ``"learned_extrapolation"`` scores better held out by dataset but refits the model up to four times at a fit's
+#: first forecast beyond the data (docs/guide/error-models.md, "Which is the default").
+DEFAULT_ERROR_MODEL = "extrapolation"
 
 
 def get_error_model(error_model: str | ErrorModel) -> ErrorModel:

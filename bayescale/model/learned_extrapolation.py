@@ -1,5 +1,5 @@
-""":class:`LearnedExtrapolation`, the default error model: a discrepancy beyond the data, learned from a corpus
-of real sweeps and updated by the user's own."""
+""":class:`LearnedExtrapolation`: a discrepancy beyond the data, learned from a corpus of real sweeps and updated
+by the user's own (``error_model="learned_extrapolation"``; the default is :class:`~bayescale.Extrapolation`)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ class LearnedExtrapolation(ErrorModel):
     data: rolling-origin forecasts inside them (the model refitted below up to ``max_folds`` cutoffs of the
     first axis of ``by``, each forecasting the next block of runs; :meth:`ScalingFit.discrepancy_evidence
     <bayescale.posterior.result.ScalingFit.discrepancy_evidence>`). Those refits run once per fit, at its
-    first forecast beyond the data, and are saved with it. Fits with groups (pooled models) use the prior
-    alone. Measured on the real backtests, held out by dataset: README, "Error models".
+    first forecast beyond the data, and are saved with it: with compiled programs cached, that first forecast
+    takes about one more fit's time (the first time for a data size, also their compiles). Fits with groups
+    (pooled models) use the prior alone. Measured on the real backtests, held out by dataset, beside the
+    default :class:`~bayescale.Extrapolation` and the prior alone: docs/guide/error-models.md
+    (``benchmarks/discrepancy_default.py``, ``benchmarks/discrepancy_cost.py``).
 
     Examples
     --------

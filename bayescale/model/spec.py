@@ -70,10 +70,11 @@ class ScalingModel:
     pooling : str or Pooling
         ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
     error_model : str or ErrorModel
-        ``"learned_extrapolation"`` (default: independent runs, and beyond the data's compute and model
-        sizes a drift and a discrepancy learned from real sweeps and the data's own rolling-origin
-        forecasts, :class:`~bayescale.LearnedExtrapolation`), ``"extrapolation"`` (a fixed-scale
-        discrepancy, :class:`~bayescale.Extrapolation`), ``"independent"``, ``"offsets"`` (shared offsets per compute budget and model size) or
+        ``"extrapolation"`` (default: independent runs, and beyond the data's compute a discrepancy
+        whose variance grows with the distance, :class:`~bayescale.Extrapolation`),
+        ``"learned_extrapolation"`` (beyond the data's compute and model sizes a drift and a discrepancy
+        learned from real sweeps and the data's own rolling-origin forecasts, at the cost of up to four
+        refits at the first forecast, :class:`~bayescale.LearnedExtrapolation`), ``"independent"``, ``"offsets"`` (shared offsets per compute budget and model size) or
         ``"random_walk"`` (a learned discrepancy over log compute); see :mod:`bayescale.model.error_models`.
     priors : mapping, optional
         Per-parameter overrides of the defaults. After construction ``priors`` holds
