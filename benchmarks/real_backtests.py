@@ -540,8 +540,8 @@ def main(argv=None) -> dict:
                    help="epoch, li, porian (all 15), porian:<i>, gadre (its 3 training sets), gadre:<set> (default: all)")
     p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
     p.add_argument("--error-model", default=DEFAULT_ERROR_MODEL,
-                   help=f"bayescale's shared errors: {DEFAULT_ERROR_MODEL} (bs.fit's default), learned_extrapolation:prior, "
-                        "extrapolation, extrapolation:0.03, independent, offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
+                   help=f"bayescale's shared errors: {DEFAULT_ERROR_MODEL} (bs.fit's default), learned_extrapolation, "
+                        "learned_extrapolation:prior, extrapolation:0.03, independent, offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
     p.add_argument("--bayescale-only", action="store_true", help="skip the classic fit (to compare bayescale variants)")
     p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")

@@ -164,11 +164,14 @@ def _drifting_sweep(drift: float, seed: int) -> bs.ScalingData:
 def test_rolling_origin_update_learns_a_drift_from_the_sweep(tmp_path):
     """A sweep whose loss bends away from the law (a quadratic in log C the law cannot follow): its own
     rolling-origin forecasts err upwards, so the posterior drift is above the prior's; it is kept with the fit
-    and saved. The bend's residuals (about 2% at 0.3 decades) are 7 noise sds per run: the sign holds at any seed."""
-    fit = bs.fit(_drifting_sweep(0.03, SEED), error_model=bs.LearnedExtrapolation(max_folds=2), seed=SEED, warn=False,
+    and saved. The bend's residuals (about 2% at 0.3 decades) are 7 noise sds per run: the sign holds at any seed
+    (checked at BAYESCALE_TEST_SEED 0, 3, 5; false-failure rate below 1e-6: the block's mean residual would have to
+    fall 7 sds against the bend). One refit (``max_folds=1``) keeps the test cheap; the folds' layout is
+    tested above without fits."""
+    fit = bs.fit(_drifting_sweep(0.03, SEED), error_model=bs.LearnedExtrapolation(max_folds=1), seed=SEED, warn=False,
                  **FAST)
-    evidence = fit.discrepancy_evidence(by=("C", "N"), max_folds=2)
-    assert len(evidence) == 2 and all(ev["resid"].mean() > 0 for ev in evidence)
+    evidence = fit.discrepancy_evidence(by=("C", "N"), max_folds=1)
+    assert len(evidence) == 1 and evidence[0]["resid"].mean() > 0
     post = fit.model.error_model.posterior(fit)
     p = np.exp(post)
     mean_drift = float((p.sum(axis=0) * dm.DRIFT_GRID).sum())
