@@ -32,7 +32,8 @@ _LAZY = {
     "PartialPooling": "bayescale.model.pooling", "NoPooling": "bayescale.model.pooling",
     "ErrorModel": "bayescale.model.error_models", "Independent": "bayescale.model.error_models",
     "Extrapolation": "bayescale.model.error_models", "Offsets": "bayescale.model.error_models",
-    "RandomWalk": "bayescale.model.error_models", "Prior": "bayescale.model.priors",
+    "RandomWalk": "bayescale.model.error_models", "LearnedExtrapolation": "bayescale.model.error_models",
+    "DiscrepancyPrior": "bayescale.model.discrepancy", "Prior": "bayescale.model.priors",
     "default_priors": "bayescale.fitting.fit",
     # data
     "ScalingData": "bayescale.data",
@@ -65,7 +66,7 @@ __all__ = [
     # what is fitted
     "ScalingModel", "Law", "LAWS", "CHINCHILLA", "ChinchillaParams", "chinchilla_loss", "chinchilla_log_loss",
     "chinchilla_frontier", "custom_law", "Likelihood", "StudentT", "Normal", "Huber", "Pooling",
-    "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
+    "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "LearnedExtrapolation", "DiscrepancyPrior", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
     # data
     "ScalingData", "datasets",
     # fitting and sampling

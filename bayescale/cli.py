@@ -33,7 +33,7 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     entry points' names with dashes (``--num-warmup`` is ``num_warmup=``) and their defaults
     (:mod:`bayescale.fitting.settings`; ``tests/test_argument_surface.py`` checks both)."""
     from bayescale.fitting.settings import SAMPLER_SETTINGS as S
-    from bayescale.model.error_models import ERROR_MODELS
+    from bayescale.model.error_models import DEFAULT_ERROR_MODEL, ERROR_MODELS
     from bayescale.model.likelihoods import LIKELIHOODS
     from bayescale.model.pooling import POOLINGS
 
@@ -44,8 +44,10 @@ def _add_model_and_sampler_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pooling", default=None, choices=list(POOLINGS),
                    help="how the --group column is used (default complete: ignored)")
     g.add_argument("--error-model", default=None, choices=list(ERROR_MODELS),
-                   help="errors runs share beyond the noise (default extrapolation: a measured discrepancy beyond "
-                        "the data's compute; README, Error models)")
+                   help=f"errors runs share beyond the noise (default {DEFAULT_ERROR_MODEL}: a discrepancy of a fixed, "
+                        "measured scale beyond the data's compute; learned_extrapolation: a drift and discrepancy "
+                        "learned from real sweeps and the data's own rolling-origin forecasts, up to four refits at "
+                        "the first forecast; docs/guide/error-models.md)")
     g.add_argument("--per-decade", type=float, default=None, metavar="SCALE",
                    help="--error-model extrapolation: the discrepancy's scale, log loss per sqrt(decade) beyond the "
                         "data (default 0.021; 0: trust the law)")

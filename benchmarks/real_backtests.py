@@ -27,8 +27,9 @@ For every split and seed, in the same run:
 
 Per split, per dataset and pooled over all held-out points: n train / n test, extrapolation factor (largest
 test C over largest training C), median |relative error| of the forecast median, bias (median signed
-relative error), 50% and 90% coverage with Clopper-Pearson 95% bounds (they treat held-out points as
-independent, which neighbouring runs of one sweep are not: read them as a guide), mean CRPS (nats), and
+relative error), 50% and 90% coverage, pooled ones with a 95% cluster-bootstrap interval over splits
+(:func:`cluster_interval`: the runs of one split share its posterior and discrepancy draws, so splits, not
+runs, are resampled; one split gets no interval), mean CRPS (nats), and
 bayescale's convergence (divergences, max R-hat, min bulk ESS over the law's parameters, converged).
 
 ``--min-tokens-per-param R`` fits both methods on the training runs with D / N >= R only (every split alike;
@@ -73,6 +74,8 @@ from _common import SHARED_DATA, _grid_fit, _huber_objective, classic_grid, tabl
 EPOCH_CUTOFF_C = 7.75e19
 #: Li split: models with fewer parameters are fitted, the larger ones forecast.
 LI_CUTOFF_N = 5e8
+#: Gadre split: the runs up to 411M parameters are fitted, the 1.4B and 6.9B runs forecast.
+GADRE_CUTOFF_N = 1e9
 #: Porian split: the largest budgets of each configuration held out.
 PORIAN_HELD_OUT = 3
 LEVELS = (0.5, 0.9)
@@ -80,6 +83,8 @@ LEVELS = (0.5, 0.9)
 MIN_TOKENS_PER_PARAM = 4.0
 #: Tolerances of the bootstrap refits (see the module docstring).
 BOOT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000}
+#: The error model of bs.fit's default (``--error-model``): the results file without a suffix holds its run.
+DEFAULT_ERROR_MODEL = "extrapolation"
 GRIDS = {"full": "4,500 starts (Epoch AI's grid)", "small": "4 starts (a, b in {5, 10}; e, alpha, beta = 0.5)"}
 
 
@@ -130,8 +135,23 @@ def li_splits(data_dir: Path) -> list[Split]:
     return [Split("li", "li", data.subset(train), data.subset(~train))]
 
 
+def gadre_splits(data_dir: Path, which: list[str] | None = None) -> list[Split]:
+    """One split per training set (C4, RedPajama, RefinedWeb), loss on C4's validation set: fit on the runs up
+    to 411M parameters, forecast the 1.4B and 6.9B runs, as Gadre et al. (2024) do."""
+    import bayescale as bs
+
+    out = []
+    for name in bs.datasets.GADRE_TRAINING_SETS if which is None else which:
+        data = bs.datasets.load_gadre(data_dir, val_set="c4_val", training_set=name)
+        data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
+        train = data.N < GADRE_CUTOFF_N
+        out.append(Split(f"gadre:{name}", "gadre", data.subset(train), data.subset(~train)))
+    return out
+
+
 def make_splits(data_dir: Path, names: list[str]) -> list[Split]:
-    """``names``: 'epoch', 'li', 'porian' (all 15) or 'porian:<i>' (one configuration, 0-based)."""
+    """``names``: 'epoch', 'li', 'porian' (all 15), 'porian:<i>' (one configuration, 0-based), 'gadre' (its three
+    training sets) or 'gadre:<training set>'."""
     out: list[Split] = []
     porian = [n for n in names if n.startswith("porian")]
     for name in names:
@@ -139,8 +159,11 @@ def make_splits(data_dir: Path, names: list[str]) -> list[Split]:
             out += epoch_splits(data_dir)
         elif name == "li":
             out += li_splits(data_dir)
+        elif name == "gadre" or name.startswith("gadre:"):
+            out += gadre_splits(data_dir, None if name == "gadre" else [name.split(":", 1)[1]])
         elif not name.startswith("porian"):
-            raise SystemExit(f"unknown split {name!r}: choose from epoch, li, porian, porian:<0..14>")
+            raise SystemExit(f"unknown split {name!r}: choose from epoch, li, porian, porian:<0..14>, gadre, "
+                             "gadre:<c4_original|rpj|rw_original>")
     if porian:
         which = None if "porian" in porian else sorted({int(n.split(":", 1)[1]) for n in porian})
         out += porian_splits(data_dir, which)
@@ -174,26 +197,58 @@ def _points(median: np.ndarray, draws: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
-def summarize(points: list[dict]) -> dict:
-    """Scores pooled over the held-out runs of one or more splits."""
-    from bayescale.analyses.calibration import clopper_pearson
+#: Bootstrap resamples of the splits behind each pooled coverage interval (:func:`cluster_interval`).
+CLUSTER_BOOT = 10_000
 
+
+def cluster_interval(hits: list[np.ndarray], clusters: list | None = None, level: float = 0.95,
+                     n_boot: int = CLUSTER_BOOT, seed: int = 0) -> list[float] | None:
+    """Percentile interval of a pooled coverage when whole splits, not runs, are resampled (a cluster bootstrap).
+
+    The held-out runs of one split share its posterior and its discrepancy draws, so they are not independent
+    (a Clopper-Pearson interval over runs treats them as if they were); splits are fitted apart. ``hits``: one
+    boolean array per split (``clusters`` names the split of each, when a split appears once per seed). Fewer
+    than two clusters: ``None`` (no interval from one split).
+
+    >>> cluster_interval([np.ones(10, bool), np.zeros(10, bool)])     # two splits: 0, 0.5 or 1
+    [0.0, 1.0]
+    """
+    labels = list(range(len(hits))) if clusters is None else list(clusters)
+    names = list(dict.fromkeys(labels))
+    if len(names) < 2:
+        return None
+    h = np.array([sum(int(np.sum(x)) for x, c in zip(hits, labels) if c == k) for k in names], dtype=np.float64)
+    n = np.array([sum(np.size(x) for x, c in zip(hits, labels) if c == k) for k in names], dtype=np.float64)
+    w = np.random.default_rng(seed).multinomial(len(names), np.full(len(names), 1.0 / len(names)), size=n_boot)
+    cov = (w @ h) / (w @ n)
+    return [float(v) for v in np.quantile(cov, [(1 - level) / 2, (1 + level) / 2])]
+
+
+def summarize(points: list[dict], clusters: list | None = None) -> dict:
+    """Scores pooled over the held-out runs of one or more splits (one dict of points per split); coverage
+    intervals from :func:`cluster_interval` (``None`` for a single split)."""
     cat = {k: np.concatenate([np.asarray(p[k]) for p in points]) for k in ("rel_error", "crps", "in_50", "in_90")}
     n = int(cat["rel_error"].size)
     out = {"n_test": n, "median_abs_rel_error": float(np.median(np.abs(cat["rel_error"]))),
            "bias": float(np.median(cat["rel_error"])), "crps": float(np.mean(cat["crps"]))}
     for pct in ("50", "90"):
-        hits = int(cat[f"in_{pct}"].sum())
-        lo, hi = clopper_pearson(hits, n)
-        out[f"coverage_{pct}"] = hits / n
-        out[f"coverage_{pct}_ci"] = [float(lo), float(hi)]
+        out[f"coverage_{pct}"] = int(cat[f"in_{pct}"].sum()) / n
+        out[f"coverage_{pct}_ci"] = cluster_interval([np.asarray(p[f"in_{pct}"]) for p in points], clusters)
     return out
+
+
+def coverage_text(s: dict, pct: str) -> str:
+    """``0.43 [0.35, 0.52]`` (the cluster-bootstrap interval), or the coverage alone for one split."""
+    ci = s[f"coverage_{pct}_ci"]
+    return f"{s[f'coverage_{pct}']:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
 
 
 # ---------------------------------------------------------------- the two methods
 def parse_error_model(text: str):
-    """``extrapolation[:PER_DECADE]``, ``independent``, ``offsets[:AXES]``, ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D)
-    -> a bayescale error model; ``offsets`` and ``walk`` alone are ``bs.Offsets()`` and ``bs.RandomWalk()``.
+    """``learned_extrapolation[:prior]``, ``extrapolation[:PER_DECADE]``, ``independent``, ``offsets[:AXES]``,
+    ``walk[:AXES][+offsets:AXES]`` (AXES: comma-separated C, N, D) -> a bayescale error model; ``offsets`` and
+    ``walk`` alone are ``bs.Offsets()`` and ``bs.RandomWalk()``; ``learned_extrapolation:prior`` is
+    ``bs.LearnedExtrapolation(learn_from_data=False)``.
 
     >>> parse_error_model("walk:N,D+offsets:C").label
     'walk(N,D)+offsets(C)'
@@ -202,6 +257,10 @@ def parse_error_model(text: str):
     """
     import bayescale as bs
 
+    if text in ("learned_extrapolation", "learned"):
+        return bs.LearnedExtrapolation()
+    if text in ("learned_extrapolation:prior", "learned:prior"):
+        return bs.LearnedExtrapolation(learn_from_data=False)
     if text.split(":", 1)[0] == "extrapolation":
         scale = text.split(":", 1)[1] if ":" in text else ""
         return bs.Extrapolation(per_decade=float(scale)) if scale else bs.Extrapolation()
@@ -236,10 +295,14 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
         fit = bs.fit(split.train, **kw)
         wall = time.perf_counter() - t0
         test = split.test
+        t1 = time.perf_counter()
         draws = fit.predict_draws(N=test.N, D=test.D, seed=seed)["pred"]
+        forecast_s = time.perf_counter() - t1  # with the learned discrepancy: its rolling-origin refits
         pts = _points(np.median(draws, axis=0), draws, test.loss)
-        cv = None
+        cv, learned = None, None
         em = fit.model.error_model
+        if isinstance(em, bs.LearnedExtrapolation):  # for cross_validate_learned: the fit, its forecast
+            learned = {"_fit": fit, "_draws": draws}
         if isinstance(em, bs.Extrapolation):  # for cross_validate_discrepancy: law + noise, and a unit discrepancy
             cov = {"C": test.C, "N": test.N, "D": test.D}  # the same seed gives the draws predict_draws added
             cv = {"base_log": np.log(draws) - em.draws(fit, cov, seed),
@@ -254,7 +317,7 @@ def run_bayescale(split: Split, seed: int, args) -> dict:
     d = fit.diagnostics
     post = fit.draws()
     return {
-        "wall_s": wall, "points": pts, "frontier": front, "_cv": cv,
+        "wall_s": wall, "forecast_s": forecast_s, "points": pts, "frontier": front, "_cv": cv, **(learned or {}),
         "diagnostics": {"divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
                         "min_ess_bulk": float(min(d.ess_bulk.values())), "converged": bool(fit.converged),
                         "mean_steps": float(d.mean_steps)},
@@ -387,8 +450,7 @@ def _row(label: str, method: str, s: dict, r: dict | None, split: Split | None) 
            "extrap": float(split.test.C.max() / split.train.C.max()) if split else None,
            "mare": 100 * s["median_abs_rel_error"], "bias": 100 * s["bias"], "crps": s["crps"]}
     for pct in ("50", "90"):
-        lo, hi = s[f"coverage_{pct}_ci"]
-        row[f"cov{pct}"] = f"{s[f'coverage_{pct}']:.2f} [{lo:.2f}, {hi:.2f}]"
+        row[f"cov{pct}"] = coverage_text(s, pct)
     if r is not None:
         row["wall"] = r["wall_s"]
         d = r.get("diagnostics")
@@ -399,13 +461,13 @@ def _row(label: str, method: str, s: dict, r: dict | None, split: Split | None) 
 
 
 COLUMNS = [("split", "split", ""), ("method", "method", ""), ("n", "train/test", ""), ("extrap", "C extrap", ".3g"),
-           ("mare", "med abs rel err %", ".2f"), ("bias", "bias %", "+.2f"), ("cov50", "cov 50% [CP 95%]", ""),
-           ("cov90", "cov 90% [CP 95%]", ""), ("crps", "CRPS", ".4f"), ("div", "div", ""), ("rhat", "max R-hat", ".3f"),
+           ("mare", "med abs rel err %", ".2f"), ("bias", "bias %", "+.2f"), ("cov50", "cov 50% [95% split bootstrap]", ""),
+           ("cov90", "cov 90% [95% split bootstrap]", ""), ("crps", "CRPS", ".4f"), ("div", "div", ""), ("rhat", "max R-hat", ".3f"),
            ("ess", "min ESS", ".0f"), ("conv", "conv", ""), ("wall", "wall s", ".1f")]
 
 
 def _pooled(records: list[dict], method: str) -> dict:
-    out = summarize([r[method]["points"] for r in records])
+    out = summarize([r[method]["points"] for r in records], [r["split"] for r in records])
     if method == "bayescale":
         ds = [r[method]["diagnostics"] for r in records]
         out["diagnostics"] = {"divergences": int(sum(d["divergences"] for d in ds)),
@@ -415,16 +477,71 @@ def _pooled(records: list[dict], method: str) -> dict:
     return out
 
 
+def rescore(path: Path) -> dict:
+    """Recompute the coverage intervals of a saved results file with :func:`cluster_interval` (files written
+    before it held Clopper-Pearson intervals over runs): pooled rows from their splits' points, the
+    cross-validation rows from each split's hits; single splits get none. Rewrites the file in place."""
+    import json
+
+    payload = json.loads(Path(path).read_text())
+    recs = payload["splits"]
+    methods = [m for m in ("bayescale", "classic") if m in recs[0]]
+    for rec in recs:
+        for m in methods:
+            for pct in ("50", "90"):
+                rec[m]["summary"][f"coverage_{pct}_ci"] = None
+    for label, res in payload["pooled"].items():
+        mine = recs if label == "all (pooled)" else [r for r in recs if f"{r['dataset']} (pooled)" == label]
+        for m in methods:
+            fresh = summarize([{k: np.asarray(v) for k, v in r[m]["points"].items()} for r in mine],
+                              [r["split"] for r in mine])
+            res[m].update({k: fresh[k] for k in ("coverage_50_ci", "coverage_90_ci")})
+    cv = payload.get("discrepancy_cross_validation")
+    for fold in (cv or {}).get("folds", {}).values():
+        hits = {pct: [np.arange(r["n_test"]) < round(r[f"coverage_{pct}"] * r["n_test"]) for r in fold["rows"]]
+                for pct in ("50", "90")}
+        for pct in ("50", "90"):
+            fold["pooled"][f"coverage_{pct}_ci"] = cluster_interval(hits[pct], [r["split"] for r in fold["rows"]])
+            for g, res in fold["groups"].items():
+                idx = [i for i, r in enumerate(fold["rows"]) if r["held_out"] == g]
+                res[f"coverage_{pct}_ci"] = cluster_interval([hits[pct][i] for i in idx],
+                                                             [fold["rows"][i]["split"] for i in idx])
+            for r in fold["rows"]:
+                r[f"coverage_{pct}_ci"] = None
+    payload.setdefault("settings", {})["coverage_intervals"] = (
+        f"95% cluster bootstrap over splits ({CLUSTER_BOOT} resamples; rescored from the saved points)")
+    Path(path).write_text(json.dumps(payload, indent=2, default=float))
+    return payload
+
+
+def print_learned_cross_validation(learned: dict) -> None:
+    """In-sample rows (the shipped corpus prior, learned from every dataset) beside held-out ones (the prior
+    relearned without the dataset scored), per dataset and pooled."""
+    print("\nLearned discrepancy, in-sample (corpus prior from all datasets) and leave one dataset out (prior "
+          "learned from the other datasets; each sweep's own rolling-origin forecasts in both)\n")
+    rows = []
+    for ds, held in [*learned["datasets"].items(), ("all", learned["pooled"])]:
+        for label, s_ in (("in-sample", learned["in_sample"][ds]), ("held out", held)):
+            rows.append({"ds": ds, "how": label, "n": s_["n_test"], "mare": 100 * s_["median_abs_rel_error"],
+                         "bias": 100 * s_["bias"], "crps": s_["crps"], "cov50": coverage_text(s_, "50"),
+                         "cov90": coverage_text(s_, "90")})
+    print(table(rows, [("ds", "dataset", ""), ("how", "prior", ""), ("n", "n test", ""),
+                       ("mare", "med abs rel err %", ".2f"), ("bias", "bias %", "+.2f"),
+                       ("cov50", "cov 50% [95% split bootstrap]", ""), ("cov90", "cov 90% [95% split bootstrap]", ""),
+                       ("crps", "CRPS", ".4f")]))
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="bayescale fit seeds (and bootstrap seeds)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: splits epoch, li, porian:3 (unless --splits), small grid, 20 resamples, 300+300 draws")
-    p.add_argument("--splits", nargs="+", default=None, help="epoch, li, porian (all 15), porian:<i> (default: all)")
+    p.add_argument("--splits", nargs="+", default=None,
+                   help="epoch, li, porian (all 15), porian:<i>, gadre (its 3 training sets), gadre:<set> (default: all)")
     p.add_argument("--likelihood", default="student_t", help="bayescale's noise model: student_t (default), normal, huber")
-    p.add_argument("--error-model", default="extrapolation",
-                   help="bayescale's shared errors: extrapolation (bs.fit's default), extrapolation:0.03, independent, "
-                        "offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
+    p.add_argument("--error-model", default=DEFAULT_ERROR_MODEL,
+                   help=f"bayescale's shared errors: {DEFAULT_ERROR_MODEL} (bs.fit's default), learned_extrapolation, "
+                        "learned_extrapolation:prior, extrapolation:0.03, independent, offsets:C, walk:C+offsets:C, offsets:C,N, walk:N,D ...")
     p.add_argument("--bayescale-only", action="store_true", help="skip the classic fit (to compare bayescale variants)")
     p.add_argument("--grid", choices=sorted(GRIDS), default=None, help="classic fit's starts: full (default) or small")
     p.add_argument("--resamples", type=int, default=None, help="bootstrap resamples of the classic fit (default 400)")
@@ -436,8 +553,14 @@ def main(argv=None) -> dict:
                         "held-out runs all scored")
     p.add_argument("--data-dir", default=str(SHARED_DATA), help="folder with the three CSV files (../shared/data)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--rescore", default=None, metavar="JSON",
+                   help="recompute the coverage intervals of a saved results file (cluster bootstrap over splits) and exit")
     args = p.parse_args(argv)
-    args.splits = args.splits or (["epoch", "li", "porian:3"] if args.quick else ["epoch", "porian", "li"])
+    if args.rescore:
+        rescore(Path(args.rescore))
+        print(f"rescored {args.rescore}")
+        return {}
+    args.splits = args.splits or (["epoch", "li", "porian:3"] if args.quick else ["epoch", "porian", "li", "gadre"])
     args.grid = args.grid or ("small" if args.quick else "full")
     args.resamples = args.resamples if args.resamples is not None else (20 if args.quick else 400)
     if args.quick:
@@ -465,7 +588,7 @@ def main(argv=None) -> dict:
             if args.bayescale_only:
                 del rec["classic"]
             b, c = rec["bayescale"], rec.get("classic")
-            print(f"  {split.name} seed {seed}: bayescale {b['wall_s']:.1f} s (converged {b['diagnostics']['converged']}, "
+            print(f"  {split.name} seed {seed}: bayescale {b['wall_s']:.1f} s + forecast {b['forecast_s']:.1f} s (converged {b['diagnostics']['converged']}, "
                   f"90% {b['summary']['coverage_90']:.2f}, 50% {b['summary']['coverage_50']:.2f}, "
                   f"mare {100 * b['summary']['median_abs_rel_error']:.2f}%)"
                   + (f", classic grid {c['grid_s']:.1f} s + bootstrap {c['boot_s']:.1f} s" if c else ""),
@@ -534,24 +657,32 @@ def main(argv=None) -> dict:
                 t = f"{min(scales):.4f}-{max(scales):.4f}" if label == "all (pooled)" else f"{s_['per_decade']:.4f}"
                 cv_rows.append({"fold": fold.replace("_", " "), "test": label, "scale": t, "n": s_["n_test"],
                                 "mare": 100 * s_["median_abs_rel_error"], "crps": s_["crps"],
-                                **{f"cov{q}": f"{s_[f'coverage_{q}']:.2f} [{s_[f'coverage_{q}_ci'][0]:.2f}, "
-                                              f"{s_[f'coverage_{q}_ci'][1]:.2f}]" for q in ("50", "90")}})
+                                **{f"cov{q}": coverage_text(s_, q) for q in ("50", "90")}})
         print(table(cv_rows, [("fold", "held out", ""), ("test", "scored", ""), ("scale", "scale(s) used", ""),
-                              ("n", "n test", ""), ("mare", "med abs rel err %", ".2f"), ("cov50", "cov 50% [CP 95%]", ""),
-                              ("cov90", "cov 90% [CP 95%]", ""), ("crps", "CRPS", ".4f")]))
+                              ("n", "n test", ""), ("mare", "med abs rel err %", ".2f"), ("cov50", "cov 50% [95% split bootstrap]", ""),
+                              ("cov90", "cov 90% [95% split bootstrap]", ""), ("crps", "CRPS", ".4f")]))
+    import bayescale as bs
+
+    learned = None
+    if isinstance(parse_error_model(args.error_model), bs.LearnedExtrapolation):
+        from discrepancy_prior import cross_validate_learned
+
+        learned = cross_validate_learned(records, by_name)
+    if learned is not None:
+        print_learned_cross_validation(learned)
     print(f"\ntotal wall time {wall:.0f} s")
 
     def _jsonable(rec):
         out = dict(rec)
         for m in methods:
-            out[m] = {k: v for k, v in rec[m].items() if k != "_cv"}
+            out[m] = {k: v for k, v in rec[m].items() if not k.startswith("_")}
             out[m]["points"] = {k: np.asarray(v).tolist() for k, v in rec[m]["points"].items()}
         split = by_name[rec["split"]]
         out["test"] = {"N": split.test.N.tolist(), "D": split.test.D.tolist(), "loss": split.test.loss.tolist()}
         return out
 
     payload = {
-        "settings": {"seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
+        "settings": {"coverage_intervals": f"95% cluster bootstrap over splits ({CLUSTER_BOOT} resamples)", "seeds": args.seeds, "quick": args.quick, "splits": args.splits, "likelihood": args.likelihood,
                      "error_model": parse_error_model(args.error_model).to_dict(), "bayescale_only": args.bayescale_only,
                      "grid": args.grid, "starts": len(grid), "resamples": args.resamples, "warmup": args.warmup,
                      "draws": args.draws, "target_accept": args.target_accept,
@@ -561,10 +692,11 @@ def main(argv=None) -> dict:
         "splits": [_jsonable(r) for r in records],
         "pooled": pooled,
         "discrepancy_cross_validation": cv,
+        "learned_discrepancy_cross_validation": learned,
         "frontier_check": {"rows": [{k: v for k, v in f.items() if k not in ("bs", "bs_in", "cl", "cl_in")} for f in frontier],
                            "contained": counts, "configurations": len(frontier)},
     }
-    suffix = "" if args.error_model == "extrapolation" else "_" + parse_error_model(args.error_model).label.translate(
+    suffix = "" if args.error_model == DEFAULT_ERROR_MODEL else "_" + parse_error_model(args.error_model).label.translate(
         str.maketrans({"(": "_", ")": "", ",": "", "+": "_", " ": "", "/": "per"}))
     if args.min_tokens_per_param != MIN_TOKENS_PER_PARAM:
         suffix += f"_tpp{args.min_tokens_per_param:g}"

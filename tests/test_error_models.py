@@ -49,13 +49,18 @@ def test_priors_and_registry():
     assert w.error_model.scale_sites == ("err_sd_C", "err_sd_N", "err_walk_C")
     w2 = RandomWalk(by=("N", "D"), offsets=("C", "N"))
     assert w2.scale_sites == ("err_sd_C", "err_sd_N", "err_walk_N", "err_walk_D")
-    # The default: independent inside the data, the measured discrepancy beyond (README, Extrapolation).
+    # The default: independent inside the data, the measured fixed-scale discrepancy beyond (docs/guide/error-models.md,
+    # "Which is the default"); the learned one is selectable by name.
     assert bs.ScalingModel().error_model == Extrapolation() == get_error_model("extrapolation")
     assert Extrapolation().per_decade == DEFAULT_EXTRAPOLATION_PER_DECADE and bs.ScalingModel().label == "chinchilla/student_t"
-    # Its program is the independent one (one compiled sampler), but the models differ in their forecasts.
+    assert get_error_model("learned_extrapolation") == bs.LearnedExtrapolation()
+    # Their program is the independent one (one compiled sampler), but the models differ in their forecasts.
     ind = bs.ScalingModel(error_model="independent")
+    learned = bs.ScalingModel(error_model="learned_extrapolation")
     assert bs.ScalingModel().cache_key == ind.cache_key == bs.ScalingModel(error_model=Extrapolation(0.05)).cache_key
+    assert learned.cache_key == ind.cache_key
     assert bs.ScalingModel() != ind and bs.ScalingModel() == bs.ScalingModel(error_model=Extrapolation())
+    assert bs.ScalingModel() != learned
     # The user's priors override the error model's.
     p = bs.Prior("HalfNormal", scale=0.01)
     assert bs.ScalingModel(error_model="offsets", priors={"err_sd_C": p}).priors["err_sd_C"] == p

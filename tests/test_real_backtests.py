@@ -30,7 +30,8 @@ def real_backtests():
 
 @pytest.mark.skipif(not LI_FILE.exists(), reason=f"{LI_FILE} not present (../shared/data/)")
 def test_real_backtests_quick_li(real_backtests, tmp_path, capsys):
-    real_backtests.main(["--quick", "--splits", "li", "--resamples", "10", "--out", str(tmp_path)])
+    real_backtests.main(["--quick", "--splits", "li", "--resamples", "10", "--error-model", "extrapolation",
+                         "--out", str(tmp_path)])
     text = capsys.readouterr().out
     assert "| li | bayescale | 61/6 |" in text and "| li | classic | 61/6 |" in text
     saved = json.loads((tmp_path / "real_backtests_quick.json").read_text())
@@ -47,8 +48,7 @@ def test_real_backtests_quick_li(real_backtests, tmp_path, capsys):
         for key in ("median_abs_rel_error", "bias", "crps", "coverage_50", "coverage_90"):
             assert isinstance(summ[key], float) and math.isfinite(summ[key]), (method, key)
         assert summ["median_abs_rel_error"] < 0.2  # a forecast, not garbage
-        lo, hi = summ["coverage_90_ci"]
-        assert 0.0 <= lo <= summ["coverage_90"] <= hi <= 1.0
+        assert summ["coverage_90_ci"] is None  # one split: no interval (its runs are one cluster)
         assert len(rec[method]["points"]["median"]) == 6
     d = rec["bayescale"]["diagnostics"]
     assert {"divergences", "max_rhat", "min_ess_bulk", "converged"} <= set(d)
@@ -71,7 +71,8 @@ def test_discrepancy_mle_recovers_a_known_scale(real_backtests):
 
 @pytest.mark.skipif(not (LI_FILE.exists() and EPOCH_FILE.exists()), reason="../shared/data/ not present")
 def test_real_backtests_cross_validate_the_discrepancy(real_backtests, tmp_path, capsys):
-    real_backtests.main(["--quick", "--splits", "epoch", "li", "--bayescale-only", "--out", str(tmp_path)])
+    real_backtests.main(["--quick", "--splits", "epoch", "li", "--bayescale-only", "--error-model", "extrapolation",
+                         "--out", str(tmp_path)])
     text = capsys.readouterr().out
     assert "Extrapolation discrepancy, held out" in text and "| leave one split out | all (pooled) |" in text
     saved = json.loads((tmp_path / "real_backtests_quick.json").read_text())
@@ -83,3 +84,20 @@ def test_real_backtests_cross_validate_the_discrepancy(real_backtests, tmp_path,
         # Each split is scored with the scale fitted on the other one alone: two different scales.
         assert res["groups"]["epoch"]["per_decade"] != res["groups"]["li"]["per_decade"]
         assert all(0.0 <= g["coverage_50"] <= g["coverage_90"] <= 1.0 for g in res["groups"].values())
+        lo, hi = res["pooled"]["coverage_90_ci"]  # two splits: a cluster bootstrap over them
+        assert 0.0 <= lo <= res["pooled"]["coverage_90"] <= hi <= 1.0
+
+
+def test_cluster_interval_resamples_splits_not_runs(real_backtests):
+    """Two splits of 100 runs, one covered at 0.9 and one at 0.5: resampling runs would give a narrow interval
+    around 0.7; resampling the two splits gives 0.5, 0.7 or 0.9 (probabilities 1/4, 1/2, 1/4), so its 95%
+    interval is [0.5, 0.9]. Twenty identical splits: the interval is the point."""
+    rng = np.random.default_rng(SEED)
+    hits = [rng.permutation(np.arange(100) < 90), rng.permutation(np.arange(100) < 50)]
+    assert real_backtests.cluster_interval(hits) == [0.5, 0.9]
+    assert real_backtests.cluster_interval(hits, clusters=["a", "a"]) is None  # one split seen twice
+    same = [np.arange(10) < 7 for _ in range(20)]
+    assert real_backtests.cluster_interval(same) == pytest.approx([0.7, 0.7])
+    s = real_backtests.summarize([{"rel_error": np.zeros(100), "crps": np.zeros(100), "in_50": h, "in_90": h}
+                                  for h in hits])
+    assert s["coverage_90"] == 0.7 and s["coverage_90_ci"] == [0.5, 0.9]

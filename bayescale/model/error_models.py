@@ -58,12 +58,13 @@ import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
 from bayescale.model.error_model_base import AXES, ErrorModel, Independent, _axis_values, _check_axes, law_axes
+from bayescale.model.learned_extrapolation import LearnedExtrapolation
 from bayescale.model.likelihoods import NOISE
 from bayescale.model.levels import DEFAULT_RESOLUTION, SLACK, assign_levels, brownian_fill, levels
 from bayescale.model.priors import Prior
 
-__all__ = ["ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk", "ERROR_MODELS", "get_error_model", "levels",
-           "DEFAULT_RESOLUTION", "AXES"]
+__all__ = ["ErrorModel", "Independent", "Extrapolation", "LearnedExtrapolation", "Offsets", "RandomWalk", "ERROR_MODELS",
+           "get_error_model", "levels", "DEFAULT_RESOLUTION", "AXES", "DEFAULT_ERROR_MODEL"]
 
 #: Default prior of an offset scale and of a walk's scale per sqrt(decade), on log loss.
 DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
@@ -365,7 +366,14 @@ class RandomWalk(Offsets):
 
 
 #: Error models by name.
-ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Extrapolation, Offsets, RandomWalk)}
+ERROR_MODELS: dict[str, type[ErrorModel]] = {c.name: c for c in (Independent, Extrapolation, LearnedExtrapolation, Offsets,
+                                                                   RandomWalk)}
+
+
+#: The error model of ``bs.fit`` and every entry point when none is given: ``Extrapolation(per_decade=0.021)``.
+#: ``"learned_extrapolation"`` scores better held out by dataset but refits the model up to four times at a fit's
+#: first forecast beyond the data (docs/guide/error-models.md, "Which is the default").
+DEFAULT_ERROR_MODEL = "extrapolation"
 
 
 def get_error_model(error_model: str | ErrorModel) -> ErrorModel:

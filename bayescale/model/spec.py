@@ -20,7 +20,7 @@ import numpy as np
 
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
-from bayescale.model.error_models import ErrorModel, get_error_model
+from bayescale.model.error_models import DEFAULT_ERROR_MODEL, ErrorModel, get_error_model
 from bayescale.model.law import Law, covariate_values
 from bayescale.model.laws import get_law
 from bayescale.model.likelihoods import Likelihood, get_likelihood
@@ -70,9 +70,11 @@ class ScalingModel:
     pooling : str or Pooling
         ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
     error_model : str or ErrorModel
-        ``"extrapolation"`` (default: independent runs, and beyond the data's compute a
-        discrepancy whose variance grows with the distance, :class:`~bayescale.Extrapolation`),
-        ``"independent"``, ``"offsets"`` (shared offsets per compute budget and model size) or
+        ``"extrapolation"`` (default: independent runs, and beyond the data's compute a discrepancy
+        whose variance grows with the distance, :class:`~bayescale.Extrapolation`),
+        ``"learned_extrapolation"`` (beyond the data's compute and model sizes a drift and a discrepancy
+        learned from real sweeps and the data's own rolling-origin forecasts, at the cost of up to four
+        refits at the first forecast, :class:`~bayescale.LearnedExtrapolation`), ``"independent"``, ``"offsets"`` (shared offsets per compute budget and model size) or
         ``"random_walk"`` (a learned discrepancy over log compute); see :mod:`bayescale.model.error_models`.
     priors : mapping, optional
         Per-parameter overrides of the defaults. After construction ``priors`` holds
@@ -92,7 +94,7 @@ class ScalingModel:
     likelihood: Likelihood | str = "student_t"
     pooling: Pooling | str = "complete"
     priors: Mapping[str, Prior] | None = None
-    error_model: ErrorModel | str = "extrapolation"
+    error_model: ErrorModel | str = DEFAULT_ERROR_MODEL
 
     def __post_init__(self) -> None:
         law, likelihood, pooling = get_law(self.law), get_likelihood(self.likelihood), get_pooling(self.pooling)
@@ -294,7 +296,7 @@ def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=Non
             likelihood="student_t" if likelihood is None else likelihood,
             pooling="complete" if pooling is None else pooling,
             priors=priors,
-            error_model="extrapolation" if error_model is None else error_model,
+            error_model=DEFAULT_ERROR_MODEL if error_model is None else error_model,
         )
     if data is not None:
         model.pooling.check(model.law, data)

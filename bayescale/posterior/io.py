@@ -94,4 +94,7 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
             f"{path!r} has incomplete or inconsistent bayescale metadata or data ({type(err).__name__}: {err}); "
             "the file was edited or damaged: refit and save again"
         ) from None
-    return ScalingFit(idata=idata, data=data, diagnostics=diagnostics_of(idata, model), **settings)
+    fit = ScalingFit(idata=idata, data=data, diagnostics=diagnostics_of(idata, model), **settings)
+    for key, folds in dict(meta.get("discrepancy_evidence") or {}).items():
+        fit._evidence[key] = [{n: np.asarray(a, dtype=np.float64) for n, a in ev.items()} for ev in folds]
+    return fit

@@ -64,6 +64,7 @@ class ScalingFit:
         self.data, self.diagnostics, self.group_labels = data, diagnostics, group_labels
         self._extra = extra_draws_per_chain
         self.sampler, self.refits = sampler, tuple(dict(r) for r in refits)
+        self._evidence: dict[str, list[dict]] = {}
 
     @property
     def idata(self):
@@ -208,6 +209,19 @@ class ScalingFit:
         enter every posterior predictive. Same ``seed``, same draws."""
         return self._law_log_loss(cov, group, seed) + self.model.error_model.draws(self, cov, seed)
 
+    def discrepancy_evidence(self, *, by=("C", "N"), max_folds: int = 4, resolution: float = 0.02) -> list[dict]:
+        """What rolling-origin forecasts inside this fit's data say about the law's drift beyond them
+        (:func:`bayescale.fitting.rolling_origin.rolling_origin_evidence`: refits below cutoffs of ``by[0]``,
+        once per fit and settings, kept with the fit and saved with it)."""
+        by = (by,) if isinstance(by, str) else tuple(by)
+        key = json.dumps({"by": list(by), "max_folds": int(max_folds), "resolution": float(resolution)}, sort_keys=True)
+        if key not in self._evidence:
+            # The one upward import of this layer (documented in ARCHITECTURE.md): the evidence takes refits.
+            from bayescale.fitting.rolling_origin import rolling_origin_evidence
+
+            self._evidence[key] = rolling_origin_evidence(self, by=by, max_folds=max_folds, resolution=resolution)
+        return self._evidence[key]
+
     def _draws_at(self, cov: dict, *, noise: bool, seed: int, group) -> np.ndarray:
         if not noise:
             return np.exp(self._law_log_loss(cov, group, seed))
@@ -347,4 +361,6 @@ def metadata(fit: "ScalingFit") -> dict:
         "group_labels": None if fit.group_labels is None else list(fit.group_labels),
         "sampler_used": fit.sampler,
         "refits": [dict(r) for r in fit.refits],
+        "discrepancy_evidence": {k: [{n: np.asarray(a).tolist() for n, a in ev.items()} for ev in v]
+                                 for k, v in fit._evidence.items()},
     }
