@@ -14,9 +14,12 @@ from bayescale.analyses.compare import compare, loo
 from bayescale.analyses.decisions import compute_for_loss, isoflop, prob_better
 from bayescale.analyses.planning import plan
 from bayescale.data import ScalingData
+from bayescale.task_data import TaskData
 from bayescale.errors import ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning, ParetoKWarning
+from bayescale.errors import AtChanceWarning
 from bayescale.fitting import batch
 from bayescale.fitting.batch import bootstrap, fit_many
+from bayescale.fitting.downstream import fit_downstream
 from bayescale.fitting.distributed import fit_many_across_processes, gather_draws
 from bayescale.fitting.fit import default_priors, fit
 from bayescale.fitting.prior_predictive import prior_predictive
@@ -31,6 +34,7 @@ from bayescale.model.custom import custom_law
 from bayescale.model.error_models import ErrorModel, Extrapolation, Independent, Offsets, RandomWalk
 from bayescale.model.law import Law
 from bayescale.model.laws import LAWS
+from bayescale.model.links import LINKS, Link, custom_link
 from bayescale.model.likelihoods import Huber, Likelihood, Normal, StudentT
 from bayescale.model.pooling import CompletePooling, NoPooling, PartialPooling, Pooling
 from bayescale.model.priors import Prior
@@ -38,6 +42,7 @@ from bayescale.model.spec import ScalingModel
 from bayescale.plots import plot_backtest
 from bayescale import plots
 from bayescale.posterior.diagnostics import Diagnostics
+from bayescale.posterior.downstream import DownstreamFit
 from bayescale.posterior.io import load
 from bayescale.posterior.result import ScalingFit
 
@@ -49,6 +54,8 @@ __all__ = [
     "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
     # data
     "ScalingData", "datasets",
+    # downstream: loss -> benchmark accuracy
+    "TaskData", "fit_downstream", "DownstreamFit", "Link", "LINKS", "custom_link", "AtChanceWarning",
     # fitting and sampling
     "fit", "fit_many", "bootstrap", "fit_many_across_processes", "gather_draws", "prior_predictive", "SamplerConfig",
     "request_host_devices", "enable_compile_cache", "compile_cache_dir", "compile_cache", "batch",
