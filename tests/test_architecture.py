@@ -26,8 +26,9 @@ ALLOWED = {
     "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "task_data"},
     "plots": {"data", "model", "posterior", "analyses", "task_data"},
     "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "task_data"},
+    "demo": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
     "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
-            "cli_downstream"},
+            "demo", "cli_downstream"},
     "cli_downstream": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots",
                        "api", "task_data"},
 }
