@@ -19,7 +19,7 @@ from bayescale.errors import ConvergenceWarning, DataWarning, DeviceWarning, Ext
 from bayescale.errors import AtChanceWarning
 from bayescale.fitting import batch
 from bayescale.fitting.batch import bootstrap, fit_many
-from bayescale.fitting.downstream import fit_downstream
+from bayescale.fitting.downstream import downstream_prior_predictive, fit_downstream
 from bayescale.fitting.distributed import fit_many_across_processes, gather_draws
 from bayescale.fitting.fit import default_priors, fit
 from bayescale.fitting.prior_predictive import prior_predictive
@@ -55,7 +55,7 @@ __all__ = [
     # data
     "ScalingData", "datasets",
     # downstream: loss -> benchmark accuracy
-    "TaskData", "fit_downstream", "DownstreamFit", "Link", "LINKS", "custom_link", "AtChanceWarning",
+    "TaskData", "fit_downstream", "downstream_prior_predictive", "DownstreamFit", "Link", "LINKS", "custom_link", "AtChanceWarning",
     # fitting and sampling
     "fit", "fit_many", "bootstrap", "fit_many_across_processes", "gather_draws", "prior_predictive", "SamplerConfig",
     "request_host_devices", "enable_compile_cache", "compile_cache_dir", "compile_cache", "batch",

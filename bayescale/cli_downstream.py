@@ -104,6 +104,8 @@ def run(args, bs) -> int:
     else:
         if args.compute is None and args.predict_N is None:
             raise ConfigError("say what to forecast: --predict-N and --predict-D, or --compute, or --cutoff-N to backtest")
+        if (args.predict_N is None) != (args.predict_D is None):
+            raise ConfigError("--predict-N and --predict-D go together: the parameters and tokens of each run to forecast")
         loss_fit = None
         if args.method == "two_step":
             fits = loss_fits_by_group(td, seed=args.seed, **sampler)

@@ -30,7 +30,7 @@ from bayescale.posterior.downstream import METHODS, DownstreamFit, Unit
 from bayescale.posterior.result import ScalingFit
 from bayescale.task_data import TaskData
 
-__all__ = ["fit_downstream", "CHUNK", "MIN_RUNS", "TARGET_ACCEPT"]
+__all__ = ["fit_downstream", "downstream_prior_predictive", "CHUNK", "MIN_RUNS", "TARGET_ACCEPT"]
 
 #: Units sampled by one compiled call (more are run in chunks of this size).
 CHUNK = 32
@@ -132,6 +132,42 @@ def fit_downstream(
     return result
 
 
+def downstream_prior_predictive(task_data: TaskData, *, link: str | Link = "sigmoid",
+                                priors: Mapping[str, Prior] | None = None, method: str = "two_step",
+                                per_group: bool = True, num_samples: int = 500, seed: int = 0) -> dict:
+    """Scores the priors predict at each unit's training runs, before seeing their accuracies.
+
+    Returns ``{(task, group): accuracy draws (num_samples, runs)}``, the runs in the order of
+    ``task_data.units(per_group)``: expected accuracy from a prior draw of the link, then a beta-binomial draw
+    of correct answers over the task's items (NumPyro's ``Predictive`` on the program :func:`fit_downstream`
+    samples). The midpoint's prior is centred as the fit centres it (``L_mid``, where the unit's observed
+    accuracy changes most).
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> draws = bs.downstream_prior_predictive(bs.datasets.downstream_example(), num_samples=200)
+    >>> sorted(draws)[0], draws[("arc", None)].shape
+    (('arc', None), (200, 32))
+    >>> bool(((draws[("arc", None)] >= 0) & (draws[("arc", None)] <= 1)).all())
+    True
+    """
+    from numpyro.infer import Predictive
+
+    from bayescale.model.downstream import OBS
+
+    model = DownstreamModel.build(link, priors)
+    units, covariate = _check(task_data, None, method, per_group)
+    seed = check_seed(seed)
+    out = {}
+    for i, (task, group, rows) in enumerate(units):
+        ref = unit_reference(covariate[rows], task_data.accuracy[rows], task_data.chance[rows[0]])
+        X, r, _ = downstream_args(covariate[rows], task_data.n_items[rows], task_data.correct[rows], ref, rows.size)
+        draws = Predictive(model.program, num_samples=int(num_samples))(jax.random.PRNGKey(seed + i), X, r)[OBS]
+        out[(task, group)] = np.asarray(draws, dtype=np.float64) / task_data.n_items[rows]
+    return out
+
+
 def _check(task_data, loss_fit, method, per_group):
     """The units to fit and the covariate the links read, or a clear error (before compiling)."""
     if not isinstance(task_data, TaskData):
@@ -223,8 +259,9 @@ def _warn_at_chance(units: list[Unit]) -> None:
     if flat:
         listed = "; ".join(f"{u.label}: {u.at_chance_reason}" for u in flat[:8]) + ("; ..." if len(flat) > 8 else "")
         warnings.warn(f"{len(flat)} of {len(units)} task(s) score at chance in every training run ({listed}): the data "
-                      "say nothing about where they leave chance, so their links and forecasts follow the priors (wide "
-                      "intervals, not a fitted curve); the predict() column at_chance flags them", AtChanceWarning,
+                      "say nothing about where they leave chance, so their links (midpoint, ceiling) stay as unknown as the "
+                      "priors and their forecasts follow the priors, not a fitted curve; the predict() column at_chance "
+                      "flags them", AtChanceWarning,
                       stacklevel=3)
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import functools
 from typing import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -75,10 +76,16 @@ class DownstreamModel:
     def expected(self, draws: Mapping[str, np.ndarray], L, ref: Mapping[str, float]) -> np.ndarray:
         """Expected accuracy ``(S, m)`` at losses ``L`` (shape ``(m,)`` or ``(S, m)``) for draws ``(S,)``; ``ref``
         holds the unit's ``chance``, ``L_ref`` and ``L_mid``."""
-        params = {k: jnp.asarray(draws[k])[:, None] for k in self.link.param_names}
+        params = {k: jnp.asarray(draws[k], dtype=jnp.float32)[:, None] for k in self.link.param_names}
         L = jnp.asarray(L, dtype=jnp.float32)
         ref = {k: jnp.float32(v) for k, v in ref.items()}
-        return np.asarray(self.link.expected(params, L if L.ndim == 2 else L[None, :], ref), dtype=np.float64)
+        return np.asarray(self._expected(params, L if L.ndim == 2 else L[None, :], ref), dtype=np.float64)
+
+    @functools.cached_property
+    def _expected(self):
+        """The link as one jitted program (compiled once per shape, not op by op)."""
+        link = self.link
+        return jax.jit(lambda params, L, ref: link.fn(params, {"L": L, **ref}))
 
 
 def downstream_program(X, ref, correct=None, *, model: DownstreamModel):

@@ -39,7 +39,7 @@ def plot_accuracy(fit, task: str, *, group: str | None = None, C=None, bands=BAN
     if fit.method == "one_step":
         N = np.sqrt(Cs / 120.0)  # the one-step link reads C alone
     else:
-        loss_fit, g = fit._loss_source(unit, group)
+        loss_fit, g = fit.loss_source(unit, group)
         N = np.median(loss_fit.frontier_draws(Cs, group=g)["N_opt"], axis=0)
     acc, pred = fit.predict_draws(N=N, C=Cs, task=task, group=group, seed=seed)
     _draw_bands(ax, Cs, acc, bands, "C0", label="expected accuracy, median")

@@ -133,7 +133,7 @@ class DownstreamFit:
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ forecasts
-    def _loss_source(self, unit: Unit, group: str | None = None) -> tuple[ScalingFit, str | None]:
+    def loss_source(self, unit: Unit, group: str | None = None) -> tuple[ScalingFit, str | None]:
         """The loss fit a unit's forecasts go through, and the group to ask it for (the unit's, else ``group``)."""
         fit, group = self.loss_fit, unit.group if unit.group is not None else group
         if isinstance(fit, Mapping):
@@ -150,7 +150,7 @@ class DownstreamFit:
         if self.loss_fit is None:
             raise ConfigError("this fit has no loss_fit, so it forecasts at given losses only (fit.at_loss(task, "
                               "loss)); pass loss_fit= to bs.fit_downstream for forecasts at new (N, D)")
-        fit, group = self._loss_source(unit, group)
+        fit, group = self.loss_source(unit, group)
         return fit.predict_draws(cov["N"], cov["D"], noise=True, seed=seed, group=group)
 
     def accuracy_draws(self, unit_i: int, L: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +246,7 @@ class DownstreamFit:
         frames = []
         for i in self._units_for(tasks, group):
             u = self.units[i]
-            fit, g = self._loss_source(u, group)
+            fit, g = self.loss_source(u, group)
             N = np.median(fit.frontier_draws(Cc, group=g)["N_opt"], axis=0)
             frames.append(self.predict(N=N, C=Cc, tasks=u.task, group=u.group if u.group is not None else group,
                                        prob=prob, seed=seed))
