@@ -215,6 +215,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the point two-step")
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 x (300 + 300) draws, 4-start grid")
+    ap.add_argument("--methods", default="two_step,one_step",
+                    help="bayescale methods to run, comma-separated (two_step, one_step)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
@@ -229,6 +231,8 @@ def main(argv=None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for label, method in (("bayescale two-step", "two_step"), ("bayescale one-step", "one_step")):
+            if method not in args.methods.split(","):
+                continue
             t0 = time.perf_counter()
             frames[label], fit = downstream_backtest(td, cutoff_N=CUTOFF_N, method=method, loss_fit=loss_fits,
                                                      mean_over=bs.datasets.GADRE_17_TASKS, seed=args.seed, **budget)
@@ -260,7 +264,7 @@ def main(argv=None) -> int:
               f"{g['mean17_gadre_exponential_coverage_90']:.2f}")
     print("\n" + "\n".join(warned[:6]))
     payload = {"cutoff_N": CUTOFF_N, "tasks": args.tasks, "seed": args.seed, "bootstrap": args.bootstrap,
-               "quick": args.quick, "budget": budget or "defaults", "timings_under_load": timings, "pooled": summaries,
+               "quick": args.quick, "methods": args.methods, "budget": budget or "defaults", "timings_under_load": timings, "pooled": summaries,
                "gadre_exponential": g, "per_task": per_task(frames), "warnings": warned,
                "points": {k: v.to_dict(orient="records") for k, v in frames.items()}}
     path = write_json("downstream_backtest" + ("_quick" if args.quick else ""), payload, args.out)
