@@ -30,6 +30,7 @@ above-chance tasks; median absolute error of the 17-task average <= 1.5 points.
 
     PYTHONPATH=$PWD python benchmarks/downstream_backtest.py                 # all 46 tasks, seed 0
     PYTHONPATH=$PWD python benchmarks/downstream_backtest.py --tasks 17 --bootstrap 50 --quick
+    PYTHONPATH=$PWD python benchmarks/downstream_backtest.py --simulated 32      # coverage of simulated truths
 
 Writes ``benchmarks/results/downstream_backtest.json`` (``--out`` folder; ``_quick`` with ``--quick``).
 """
@@ -205,6 +206,54 @@ def per_task(frames: dict):
     return rows
 
 
+
+# ---------------------------------------------------------------- coverage of simulated truths (moved out of the unit tests)
+def simulated_tasks(n_units: int, seed: int):
+    """``n_units`` tasks on the example's 32 runs (chance 0.25, 1000 items), each scored by a sigmoid with ``k``,
+    ``headroom`` and ``tau`` drawn from their default priors and its midpoint uniform over the better half of the
+    ladder's losses; and each truth's expected accuracy 0.3 nats below the best run."""
+    import jax
+    import pandas as pd
+
+    import bayescale as bs
+    from bayescale.model.beta_binomial import sample_correct
+    from bayescale.model.links import SIGMOID
+
+    model = bs.fitting.downstream.DownstreamModel.build("sigmoid")
+    rng = np.random.default_rng(seed)
+    runs = bs.datasets.downstream_example(seed=seed).loss_data()
+    L_ref, frames, truths = float(runs.loss.min()), [], []
+    for i in range(n_units):
+        keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31))), 3)
+        draw = {k: float(model.priors[k].to_numpyro().sample(kk)) for k, kk in zip(("k", "headroom", "tau"), keys)}
+        ref = {"chance": 0.25, "L_ref": L_ref, "L_mid": float(rng.uniform(L_ref, np.median(runs.loss)))}
+        draw["dL0"] = 0.0  # L0 = L_mid
+        p = np.asarray(SIGMOID.expected(draw, runs.loss, ref))
+        correct = sample_correct(rng, p, draw["tau"], 1000)
+        frames.append(pd.DataFrame({"N": runs.N, "D": runs.D, "loss": runs.loss, "accuracy": correct / 1000,
+                                    "task": f"t{i}", "n_items": 1000, "chance": 0.25}))
+        truths.append(float(SIGMOID.expected(draw, L_ref - 0.3, ref)))
+    return bs.TaskData.from_frame(pd.concat(frames, ignore_index=True), loss="loss"), np.array(truths), L_ref
+
+
+def simulated_coverage(n_units: int, seed: int, budget: dict) -> dict:
+    """Coverage of the expected accuracy 0.3 nats beyond the best training loss, over ``n_units`` simulated
+    tasks (:func:`simulated_tasks`) fitted in one call. Not an exact simulation-based calibration: the
+    midpoint's prior is centred where the simulated data change most."""
+    import bayescale as bs
+
+    td, truths, L_ref = simulated_tasks(n_units, seed)
+    fit = bs.fit_downstream(td, seed=seed, warn=False, **budget)
+    inside = {level: 0 for level in LEVELS}
+    for i in range(n_units):
+        acc, _ = fit.at_loss(f"t{i}", L_ref - 0.3)
+        for level in LEVELS:
+            lo, hi = np.quantile(acc[:, 0], [(1 - level) / 2, (1 + level) / 2])
+            inside[level] += int(lo <= truths[i] <= hi)
+    return {"n_tasks": n_units, "seed": seed, "converged": int(sum(d.converged for d in fit.diagnostics)),
+            **{f"coverage_{int(100 * k)}": v / n_units for k, v in inside.items()}}
+
+
 def main(argv=None) -> int:
     import bayescale as bs
     from bayescale.analyses.downstream_backtest import downstream_backtest, loss_fits_by_group, split_by_size
@@ -217,13 +266,20 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 4 x (300 + 300) draws, 4-start grid")
     ap.add_argument("--methods", default="two_step,one_step",
                     help="bayescale methods to run, comma-separated (two_step, one_step)")
+    ap.add_argument("--simulated", type=int, default=0, metavar="N",
+                    help="instead: coverage of N simulated tasks' truths (links drawn from the priors)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    budget = dict(num_warmup=300, num_samples=300) if args.quick else {}
+    if args.simulated:
+        result = simulated_coverage(args.simulated, args.seed, budget)
+        print(result)
+        print(f"wrote {write_json('downstream_simulated_coverage', result, args.out)}")
+        return 0
 
     tasks = bs.datasets.GADRE_17_TASKS if args.tasks == "17" else None
     td = bs.datasets.load_gadre_tasks(args.data_dir, tasks=tasks)
     train, test = split_by_size(td, CUTOFF_N)
-    budget = dict(num_warmup=300, num_samples=300) if args.quick else {}
     timings, frames = {}, {}
     t0 = time.perf_counter()
     loss_fits = loss_fits_by_group(train, seed=args.seed, **budget)

@@ -14,7 +14,6 @@ import re
 import warnings
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
