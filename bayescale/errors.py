@@ -37,6 +37,7 @@ __all__ = [
     "BayescaleWarning",
     "ParetoKWarning",
     "DeviceWarning",
+    "CacheWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
@@ -173,3 +174,7 @@ class DeviceWarning(BayescaleWarning):
 
 class AtChanceWarning(BayescaleWarning):
     """A task scores at chance in every training run: its forecast follows the priors, not the data."""
+
+
+class CacheWarning(BayescaleWarning):
+    """A stored compiled program was stale or damaged: it was deleted and the program compiled again."""
