@@ -26,7 +26,7 @@ def plot_accuracy(fit, task: str, *, group: str | None = None, C=None, bands=BAN
     >>> from matplotlib.figure import Figure
     >>> import bayescale as bs
     >>> tasks = bs.datasets.downstream_example()
-    >>> ds = bs.fit_downstream(tasks, method="one_step", seed=0, num_chains=2, num_warmup=300, num_samples=300,
+    >>> ds = bs.fit_downstream(tasks, method="one_step", seed=0, num_chains=4, num_warmup=300, num_samples=300,
     ...                        warn=False)
     >>> ax = bs.plots.plot_accuracy(ds, "arc", ax=Figure().add_subplot())
     >>> ax.get_xscale(), ax.get_ylabel()
@@ -68,7 +68,7 @@ def plot_link(fit, task: str, *, group: str | None = None, bands=BANDS, ax=None,
     >>> from matplotlib.figure import Figure
     >>> import bayescale as bs
     >>> tasks = bs.datasets.downstream_example()
-    >>> ds = bs.fit_downstream(tasks, seed=0, num_chains=2, num_warmup=300, num_samples=300,
+    >>> ds = bs.fit_downstream(tasks, seed=0, num_chains=4, num_warmup=300, num_samples=300,
     ...                        warn=False)
     >>> ax = bs.plots.plot_link(ds, "lambada", ax=Figure().add_subplot())
     >>> ax.get_xlabel()
