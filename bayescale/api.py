@@ -16,8 +16,8 @@ import importlib
 
 from bayescale import errors
 from bayescale._version import __version__
-from bayescale.errors import (CacheWarning, ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning,
-                              ParetoKWarning)
+from bayescale.errors import (AtChanceWarning, CacheWarning, ConvergenceWarning, DataWarning, DeviceWarning,
+                              ExtrapolationWarning, ParetoKWarning)
 
 #: Name -> the module that defines it (imported on first use).
 _LAZY = {
@@ -37,6 +37,10 @@ _LAZY = {
     "default_priors": "bayescale.fitting.fit",
     # data
     "ScalingData": "bayescale.data",
+    # downstream: loss -> benchmark accuracy
+    "TaskData": "bayescale.task_data", "fit_downstream": "bayescale.fitting.downstream",
+    "downstream_prior_predictive": "bayescale.fitting.downstream", "DownstreamFit": "bayescale.posterior.downstream",
+    "Link": "bayescale.model.links", "LINKS": "bayescale.model.links", "custom_link": "bayescale.model.links",
     # fitting and sampling
     "fit": "bayescale.fitting.fit", "fit_many": "bayescale.fitting.batch", "bootstrap": "bayescale.fitting.batch",
     "fit_many_across_processes": "bayescale.fitting.distributed", "gather_draws": "bayescale.fitting.distributed",
@@ -69,6 +73,8 @@ __all__ = [
     "CompletePooling", "PartialPooling", "NoPooling", "ErrorModel", "Independent", "Extrapolation", "LearnedExtrapolation", "DiscrepancyPrior", "Offsets", "RandomWalk", "Prior", "default_priors", "laws", "pooling",
     # data
     "ScalingData", "datasets",
+    # downstream: loss -> benchmark accuracy
+    "TaskData", "fit_downstream", "downstream_prior_predictive", "DownstreamFit", "Link", "LINKS", "custom_link", "AtChanceWarning",
     # fitting and sampling
     "fit", "fit_many", "bootstrap", "fit_many_across_processes", "gather_draws", "prior_predictive", "SamplerConfig",
     "request_host_devices", "enable_compile_cache", "compile_cache_dir", "compile_cache", "batch",

@@ -1,10 +1,12 @@
-"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan`` (``--help`` on each)."""
+"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan``, ``downstream`` (``--help`` on each)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
+
+from bayescale import cli_downstream
 
 __all__ = ["main"]
 
@@ -127,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_arguments(p_demo)
     _add_backtest_parser(sub)
     _add_plan_parser(sub)
+    cli_downstream.add_parser(sub)
     _add_plot_arg(p_fit, p_demo)
     return parser
 
@@ -245,6 +248,8 @@ def _run(args, bs, BayescaleError) -> int:
             return _run_backtest(args, bs)
         if args.command == "plan":
             return _plan(args, bs)
+        if args.command == "downstream":
+            return cli_downstream.run(args, bs)
         if args.command == "demo":
             from bayescale import demo
 

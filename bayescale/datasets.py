@@ -33,8 +33,9 @@ from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError
 from bayescale.gadre import (  # noqa: F401  (re-exported: bs.datasets.load_gadre, ...)
     GADRE_ENV, GADRE_EVALS_FILE, GADRE_EVALS_SHA256, GADRE_LOSSES_FILE, GADRE_LOSSES_SHA256, GADRE_TRAINING_SETS,
-    GADRE_VAL_SETS, load_gadre, load_gadre_evals,
+    GADRE_VAL_SETS, load_gadre, load_gadre_evals, load_gadre_tasks, GADRE_17_TASKS,
 )
+from bayescale.task_data import DOWNSTREAM_TRUTH, downstream_example  # noqa: F401  (re-exported)
 
 __all__ = [
     "example", "EXAMPLE_TRUTH", "overtraining", "GADRE_TRUTH",
@@ -43,6 +44,7 @@ __all__ = [
     "load_li", "LI_URL", "LI_SHA256", "LI_ENV",
     "load_gadre", "load_gadre_evals", "GADRE_LOSSES_FILE", "GADRE_EVALS_FILE", "GADRE_LOSSES_SHA256",
     "GADRE_EVALS_SHA256", "GADRE_ENV", "GADRE_VAL_SETS", "GADRE_TRAINING_SETS",
+    "load_gadre_tasks", "GADRE_17_TASKS", "downstream_example", "DOWNSTREAM_TRUTH",
 ]
 
 #: Parameters the built-in example is drawn from: Epoch AI's replication of

@@ -30,6 +30,10 @@ __all__ = [
     "MissingDependencyError",
     "ComparisonError",
     "LawCapabilityError",
+    "AccuracyRangeError",
+    "ItemCountError",
+    "ChanceError",
+    "InconsistentTaskError",
     "BayescaleWarning",
     "ParetoKWarning",
     "DeviceWarning",
@@ -37,6 +41,7 @@ __all__ = [
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
+    "AtChanceWarning",
 ]
 
 
@@ -127,6 +132,22 @@ class LawCapabilityError(ConfigError):
     """A law was asked for something it cannot answer (e.g. a frontier from a one-variable law)."""
 
 
+class AccuracyRangeError(DataError):
+    """A benchmark accuracy outside [0, 1] (often a percentage)."""
+
+
+class ItemCountError(DataError):
+    """A benchmark's number of items is not a positive whole number."""
+
+
+class ChanceError(DataError):
+    """A chance accuracy outside [0, 1) (often a percentage)."""
+
+
+class InconsistentTaskError(DataError):
+    """One task with several item counts or chance accuracies (usually two tasks under one name)."""
+
+
 class BayescaleWarning(UserWarning):
     """Base class of bayescale's warnings."""
 
@@ -149,6 +170,10 @@ class ParetoKWarning(BayescaleWarning):
 
 class DeviceWarning(BayescaleWarning):
     """bayescale could not give JAX one CPU device per core (JAX was started first); fits run slower."""
+
+
+class AtChanceWarning(BayescaleWarning):
+    """A task scores at chance in every training run: its forecast follows the priors, not the data."""
 
 
 class CacheWarning(BayescaleWarning):

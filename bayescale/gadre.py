@@ -22,10 +22,12 @@ import numpy as np
 from bayescale._fetch import _Source, _locate
 from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
+from bayescale.task_data import TaskData
 
 __all__ = [
     "load_gadre", "load_gadre_evals", "GADRE_LOSSES_FILE", "GADRE_EVALS_FILE", "GADRE_LOSSES_SHA256",
-    "GADRE_EVALS_SHA256", "GADRE_ENV", "GADRE_VAL_SETS", "GADRE_TRAINING_SETS",
+    "GADRE_EVALS_SHA256", "GADRE_ENV", "GADRE_VAL_SETS", "GADRE_TRAINING_SETS", "load_gadre_tasks",
+    "GADRE_17_TASKS",
 ]
 
 GADRE_LOSSES_FILE = "gadre2024_overtraining_losses.csv"
@@ -39,6 +41,14 @@ GADRE_VAL_SETS = ("c4_val", "openlm_val", "paloma_c4_en", "paloma_dolma_100_prog
                   "paloma_falcon-refinedweb", "paloma_ptb", "paloma_redpajama", "de-en")
 #: The training sets (column ``dataset``): C4, RedPajama, RefinedWeb.
 GADRE_TRAINING_SETS = ("c4_original", "rpj", "rw_original")
+
+#: The 17 tasks whose average top-1 error the paper forecasts from C4 loss (its "17-task split"):
+#: mlfoundations/scaling ``scaling/constants.py`` ``SUBSET`` (commit 741b9ef), in that order.
+GADRE_17_TASKS = (
+    "bigbench_operators", "pubmed_qa_labeled", "hellaswag_zeroshot", "boolq", "arc_easy", "coqa",
+    "bigbench_dyck_languages", "lambada_openai", "bigbench_novel_concepts", "winograd", "bigbench_cs_algorithms",
+    "commonsense_qa", "bigbench_qa_wikidata", "hellaswag", "copa", "squad", "piqa",
+)
 
 _WHY = ("the file {} is flattened from the JSON files exp_data/{}/*.json of mlfoundations/scaling (commit "
         "a003c49); upstream publishes no CSV, so bayescale cannot download it")
@@ -141,3 +151,38 @@ def load_gadre_evals(path: str | os.PathLike | None = None, *, verify: bool = Tr
 
     file = _locate(_EVALS, path, verify=verify, download=False, timeout=0.0)
     return pd.read_csv(file, dtype={"params": np.float64, "params_no_embed": np.float64, "tokens": np.float64})
+
+
+def load_gadre_tasks(
+    path: str | os.PathLike | None = None,
+    *,
+    val_set: str = "c4_val",
+    tasks: str | tuple[str, ...] | None = None,
+    training_set: str | tuple[str, ...] | None = None,
+    N_column: str = "params",
+    verify: bool = True,
+) -> TaskData:
+    """Gadre et al. (2024)'s runs scored on their tasks, each row with its run's loss on ``val_set``.
+
+    :func:`load_gadre_evals` joined on ``name`` to :func:`load_gadre` ``(val_set=...)``: a
+    :class:`~bayescale.TaskData` for :func:`bayescale.fit_downstream`, ``group`` = training set, ``chance`` =
+    the random baseline (``random_baseline_pct / 100``). ``tasks``: keep these (default all 46;
+    :data:`GADRE_17_TASKS` is the paper's 17-task split).
+
+    Examples
+    --------
+    >>> import os, bayescale as bs
+    >>> if os.path.exists("../shared/data"):
+    ...     td = bs.datasets.load_gadre_tasks("../shared/data", tasks=bs.datasets.GADRE_17_TASKS)
+    ...     assert td.n == 17 * 104 and len(td.tasks) == 17 and td.groups == ("c4_original", "rpj", "rw_original")
+    """
+    evals = load_gadre_evals(path, verify=verify)
+    known = tuple(dict.fromkeys(evals["task"]))
+    keep = known if tasks is None else _check_choice("tasks", tasks, known)
+    losses = load_gadre(path, val_set=val_set, training_set=training_set, N_column=N_column, as_frame=True,
+                        verify=verify)
+    df = evals[evals["task"].isin(keep)].drop(columns=["params", "params_no_embed", "tokens"])
+    df = df.merge(losses[["name", "params", "params_no_embed", "tokens", "loss"]], on="name", how="inner")
+    df["chance"] = df["random_baseline_pct"] / 100.0
+    return TaskData.from_frame(df, N=N_column, D="tokens", loss="loss", accuracy="accuracy", task="task",
+                               n_items="n_items", chance="chance", group="dataset")

@@ -16,18 +16,21 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "bayescale"
 #: What each layer may import (besides itself, ``errors``, ``checks`` and ``_version``).
 ALLOWED = {
     "data": set(),
+    "task_data": {"data"},
     "model": {"data"},
     "inference": set(),
-    "gadre": {"data", "_fetch"},
-    "datasets": {"data", "model", "_fetch", "gadre"},
-    "posterior": {"data", "model", "inference"},
-    "fitting": {"data", "model", "inference", "posterior"},
-    "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting"},
-    "plots": {"data", "model", "posterior", "analyses"},
-    "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots"},
+    "gadre": {"data", "_fetch", "task_data"},
+    "datasets": {"data", "model", "_fetch", "gadre", "task_data"},
+    "posterior": {"data", "model", "inference", "task_data"},
+    "fitting": {"data", "model", "inference", "posterior", "task_data"},
+    "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "task_data"},
+    "plots": {"data", "model", "posterior", "analyses", "task_data"},
+    "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "task_data"},
     "demo": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
     "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
-            "demo"},
+            "demo", "cli_downstream"},
+    "cli_downstream": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots",
+                       "api", "task_data"},
 }
 #: Documented exceptions: ``Backtest.plot()`` draws with the plots layer, imported lazily inside the method;
 #: ``ScalingFit.discrepancy_evidence()`` refits (the learned discrepancy's rolling-origin forecasts) with the fitting

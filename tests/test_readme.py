@@ -48,6 +48,9 @@ def _run_blocks(blocks: list[str], label: str, tmp_path, monkeypatch) -> None:
         original = getattr(bs, name)
         quick = {k: v for k, v in FAST.items() if k != "num_chains"}
         monkeypatch.setattr(bs, name, functools.partial(original, **quick, until_converged=0, refit_divergent=()))
+    # Downstream links at the budget of tests/test_downstream.py and the doctests (one compiled program).
+    monkeypatch.setattr(bs, "fit_downstream", functools.partial(bs.fit_downstream, num_chains=4, num_warmup=300,
+                                                                num_samples=300))
     namespace: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.errors.BayescaleWarning)

@@ -12,6 +12,7 @@ only when a plot is drawn.
 
 from bayescale.plots._common import CHINCHILLA_REFERENCE
 from bayescale.plots.backtest import plot_backtest
+from bayescale.plots.downstream import plot_accuracy, plot_link
 from bayescale.plots.frontier import plot_frontier, plot_isoflop, plot_tokens_per_param
 from bayescale.plots.law import plot_law, plot_pairs, plot_residuals
 from bayescale.plots.planning import plot_plan, save_fit_figures
@@ -26,5 +27,7 @@ __all__ = [
     "plot_pairs",
     "plot_plan",
     "plot_backtest",
+    "plot_accuracy",
+    "plot_link",
     "save_fit_figures",
 ]
