@@ -13,6 +13,7 @@ from bayescale.analyses.calibration import Calibration, calibration
 from bayescale.analyses.compare import compare, loo
 from bayescale.analyses.decisions import compute_for_loss, isoflop, prob_better
 from bayescale.analyses.planning import plan
+from bayescale.analyses.recipes import compare_recipes, recipe_crossover
 from bayescale.data import ScalingData
 from bayescale.errors import ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning, ParetoKWarning
 from bayescale.fitting import batch
@@ -56,7 +57,7 @@ __all__ = [
     "ScalingFit", "Diagnostics", "load",
     # analyses
     "compute_for_loss", "isoflop", "prob_better", "inference_optimal", "plan", "backtest", "Backtest",
-    "crps_from_draws", "calibration", "Calibration", "compare", "loo",
+    "crps_from_draws", "calibration", "Calibration", "compare", "loo", "compare_recipes", "recipe_crossover",
     # plots, errors
     "plots", "plot_backtest", "errors", "ConvergenceWarning", "ExtrapolationWarning", "DataWarning",
     "ParetoKWarning", "DeviceWarning",

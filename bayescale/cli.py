@@ -1,10 +1,12 @@
-"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan`` (``--help`` on each)."""
+"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan``, ``compare-recipes`` (``--help`` on each)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
+
+from bayescale import cli_compare
 
 __all__ = ["main"]
 
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sampler_args(p_demo)
     _add_backtest_parser(sub)
     _add_plan_parser(sub)
+    cli_compare.add_parser(sub)
     _add_plot_arg(p_fit, p_demo)
     return parser
 
@@ -206,6 +209,8 @@ def _run(args, bs, BayescaleError) -> int:
             return _run_backtest(args, bs)
         if args.command == "plan":
             return _plan(args, bs)
+        if args.command == "compare-recipes":
+            return cli_compare.run(args, bs)
         if args.command == "demo":
             data = bs.datasets.example()
             print(f"built-in example: {data!r}")

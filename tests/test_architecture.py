@@ -19,13 +19,16 @@ ALLOWED = {
     "model": {"data"},
     "inference": set(),
     "gadre": {"data", "_fetch"},
-    "datasets": {"data", "model", "_fetch", "gadre"},
+    "simulated_recipes": {"data", "model"},
+    "datasets": {"data", "model", "_fetch", "gadre", "simulated_recipes"},
     "posterior": {"data", "model", "inference"},
     "fitting": {"data", "model", "inference", "posterior"},
     "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting"},
     "plots": {"data", "model", "posterior", "analyses"},
     "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots"},
-    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
+    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
+            "cli_compare"},
+    "cli_compare": {"data", "datasets", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
 }
 #: Documented exceptions: ``Backtest.plot()`` draws with the plots layer, imported lazily inside the method.
 EXCEPTIONS = {("bayescale.analyses.backtest", "bayescale.plots.backtest")}

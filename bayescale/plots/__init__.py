@@ -15,6 +15,7 @@ from bayescale.plots.backtest import plot_backtest
 from bayescale.plots.frontier import plot_frontier, plot_isoflop, plot_tokens_per_param
 from bayescale.plots.law import plot_law, plot_pairs, plot_residuals
 from bayescale.plots.planning import plot_plan, save_fit_figures
+from bayescale.plots.recipes import plot_multiplier
 
 __all__ = [
     "CHINCHILLA_REFERENCE",
@@ -26,5 +27,6 @@ __all__ = [
     "plot_pairs",
     "plot_plan",
     "plot_backtest",
+    "plot_multiplier",
     "save_fit_figures",
 ]
