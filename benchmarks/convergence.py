@@ -179,6 +179,8 @@ def main(argv=None) -> dict:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--M", type=int, default=100, help="calibration fits (default 100)")
     p.add_argument("--no-baseline", action="store_true", help="only the current defaults")
+    p.add_argument("--designs", nargs="+", default=["recipes", "porian"], choices=["recipes", "porian"],
+                   help="hierarchical designs (default both)")
     p.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     import bayescale as bs
@@ -192,7 +194,7 @@ def main(argv=None) -> dict:
         ("with_divergences", "with div.", "d"), ("max_rhat", "max R-hat", ".3f"), ("min_ess", "min ESS", ".0f"),
         ("mean_steps", "steps/draw", ".1f"), ("extended", "extended", "d"), ("refitted", "refitted", "d"),
         ("median_s", "median s", ".2f")]))
-    hier = run_hierarchical(bs, args.seeds) if "hierarchical" in args.sets else []
+    hier = run_hierarchical(bs, args.seeds, args.designs) if "hierarchical" in args.sets else []
     hier_summary = hierarchical_table(hier)
     if hier:
         print("\n" + markdown_table(hier_summary, [
