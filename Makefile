@@ -1,11 +1,11 @@
-# bayescale: `make demo` fits the built-in example; `make test` runs the test suite.
+# bayescale: `make demo` fits the built-in example; `make test` runs the test suite; `make docs` builds the site.
 # Each target creates the virtual environment it needs (.venv) from pyproject.toml.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-quick clean
+.PHONY: demo test test-fast docs bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
+# The documentation site, into docs/_build/html, warnings as errors. The notebooks are executed once for their
+# outputs (myst-nb's cache in docs/_build/.jupyter_cache, reused until a notebook changes); NB_EXECUTION=off builds
+# without executing them (no outputs), as tests/test_docs.py does.
+NB_EXECUTION ?= cache
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -b html -W --keep-going -D nb_execution_mode=$(NB_EXECUTION) docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 # Benchmarks (benchmarks/README in the main README's Performance section); peers from the `bench` extra.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
@@ -35,4 +44,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info docs/_build docs/api/generated

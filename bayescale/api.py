@@ -3,44 +3,63 @@
 ``bayescale/__init__.py`` re-exports this module and does the documented import-time
 set-up; library code and the command line import from here or from the layer modules,
 never from the package root.
+
+``import bayescale`` imports JAX and little else: each name below is imported from its module on
+first use (:func:`__getattr__`), so a script that fits imports NumPyro and the model, one that also
+plots imports matplotlib, and none pays for the analyses or plots it does not use (ArviZ, pandas,
+BlackJAX, optax and SciPy are imported where they are used).
 """
 
-from bayescale import datasets, errors
+from __future__ import annotations
+
+import importlib
+
+from bayescale import errors
 from bayescale._version import __version__
-from bayescale.analyses.allocation import inference_optimal
-from bayescale.analyses.backtest import Backtest, backtest, crps_from_draws
-from bayescale.analyses.calibration import Calibration, calibration
-from bayescale.analyses.compare import compare, loo
-from bayescale.analyses.decisions import compute_for_loss, isoflop, prob_better
-from bayescale.analyses.planning import plan
-from bayescale.analyses.recipes import compare_recipes, recipe_crossover
-from bayescale.data import ScalingData
-from bayescale.errors import ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning, ParetoKWarning
-from bayescale.fitting import batch
-from bayescale.fitting.batch import bootstrap, fit_many
-from bayescale.fitting.distributed import fit_many_across_processes, gather_draws
-from bayescale.fitting.fit import default_priors, fit
-from bayescale.fitting.prior_predictive import prior_predictive
-from bayescale.inference import compile_cache
-from bayescale.inference.compile_cache import compile_cache_dir, enable_compile_cache
-from bayescale.inference.config import SamplerConfig
-from bayescale.inference.devices import request_host_devices
-from bayescale.model import laws, pooling
-from bayescale.model.chinchilla import CHINCHILLA, ChinchillaParams, chinchilla_frontier, chinchilla_log_loss
-from bayescale.model.chinchilla import chinchilla_loss
-from bayescale.model.custom import custom_law
-from bayescale.model.error_models import ErrorModel, Extrapolation, Independent, Offsets, RandomWalk
-from bayescale.model.law import Law
-from bayescale.model.laws import LAWS
-from bayescale.model.likelihoods import Huber, Likelihood, Normal, StudentT
-from bayescale.model.pooling import CompletePooling, NoPooling, PartialPooling, Pooling
-from bayescale.model.priors import Prior
-from bayescale.model.spec import ScalingModel
-from bayescale.plots import plot_backtest
-from bayescale import plots
-from bayescale.posterior.diagnostics import Diagnostics
-from bayescale.posterior.io import load
-from bayescale.posterior.result import ScalingFit
+from bayescale.errors import (CacheWarning, ConvergenceWarning, DataWarning, DeviceWarning, ExtrapolationWarning,
+                              ParetoKWarning)
+
+#: Name -> the module that defines it (imported on first use).
+_LAZY = {
+    # what is fitted
+    "ScalingModel": "bayescale.model.spec", "Law": "bayescale.model.law", "LAWS": "bayescale.model.laws",
+    "CHINCHILLA": "bayescale.model.chinchilla", "ChinchillaParams": "bayescale.model.chinchilla",
+    "chinchilla_loss": "bayescale.model.chinchilla", "chinchilla_log_loss": "bayescale.model.chinchilla",
+    "chinchilla_frontier": "bayescale.model.chinchilla", "custom_law": "bayescale.model.custom",
+    "Likelihood": "bayescale.model.likelihoods", "StudentT": "bayescale.model.likelihoods",
+    "Normal": "bayescale.model.likelihoods", "Huber": "bayescale.model.likelihoods",
+    "Pooling": "bayescale.model.pooling", "CompletePooling": "bayescale.model.pooling",
+    "PartialPooling": "bayescale.model.pooling", "NoPooling": "bayescale.model.pooling",
+    "ErrorModel": "bayescale.model.error_models", "Independent": "bayescale.model.error_models",
+    "Extrapolation": "bayescale.model.error_models", "Offsets": "bayescale.model.error_models",
+    "RandomWalk": "bayescale.model.error_models", "Prior": "bayescale.model.priors",
+    "default_priors": "bayescale.fitting.fit",
+    # data
+    "ScalingData": "bayescale.data",
+    # fitting and sampling
+    "fit": "bayescale.fitting.fit", "fit_many": "bayescale.fitting.batch", "bootstrap": "bayescale.fitting.batch",
+    "fit_many_across_processes": "bayescale.fitting.distributed", "gather_draws": "bayescale.fitting.distributed",
+    "prior_predictive": "bayescale.fitting.prior_predictive", "SamplerConfig": "bayescale.inference.config",
+    "request_host_devices": "bayescale.inference.devices", "enable_compile_cache": "bayescale.inference.compile_cache",
+    "compile_cache_dir": "bayescale.inference.compile_cache",
+    # the posterior
+    "ScalingFit": "bayescale.posterior.result", "Diagnostics": "bayescale.posterior.diagnostics",
+    "load": "bayescale.posterior.io",
+    # analyses
+    "compute_for_loss": "bayescale.analyses.decisions", "isoflop": "bayescale.analyses.decisions",
+    "prob_better": "bayescale.analyses.decisions", "inference_optimal": "bayescale.analyses.allocation",
+    "plan": "bayescale.analyses.planning", "backtest": "bayescale.analyses.backtest",
+    "Backtest": "bayescale.analyses.backtest", "crps_from_draws": "bayescale.analyses.backtest",
+    "calibration": "bayescale.analyses.calibration", "Calibration": "bayescale.analyses.calibration",
+    "compare": "bayescale.analyses.compare", "loo": "bayescale.analyses.compare",
+    "compare_recipes": "bayescale.analyses.recipes", "recipe_crossover": "bayescale.analyses.recipes",
+    # plots
+    "plot_backtest": "bayescale.plots",
+}
+#: Modules offered as attributes (``bs.datasets``, ``bs.plots``, ...), imported on first use.
+_MODULES = {"datasets": "bayescale.datasets", "laws": "bayescale.model.laws", "pooling": "bayescale.model.pooling",
+            "batch": "bayescale.fitting.batch", "compile_cache": "bayescale.inference.compile_cache",
+            "plots": "bayescale.plots"}
 
 __all__ = [
     "__version__",
@@ -60,5 +79,21 @@ __all__ = [
     "crps_from_draws", "calibration", "Calibration", "compare", "loo", "compare_recipes", "recipe_crossover",
     # plots, errors
     "plots", "plot_backtest", "errors", "ConvergenceWarning", "ExtrapolationWarning", "DataWarning",
-    "ParetoKWarning", "DeviceWarning",
+    "ParetoKWarning", "DeviceWarning", "CacheWarning",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use (see module docs) and keep the name here."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -85,10 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     p_fit.add_argument("--loss", default="loss", help="column with final loss (default loss)")
     _add_sampler_args(p_fit)
 
-    p_demo = sub.add_parser("demo", help="fit the built-in synthetic IsoFLOP example",
-                            description="Fit the built-in synthetic IsoFLOP example (drawn from Epoch AI's "
-                                        "Chinchilla replication) and print what a fit gives.")
+    p_demo = sub.add_parser("demo", help="fit the built-in example's small runs, forecast its large ones",
+                            description="Fit the runs of the built-in synthetic IsoFLOP example (simulated from "
+                                        "Epoch AI's Chinchilla fit) below a compute cutoff, forecast the held-out "
+                                        "larger runs with intervals, print the frontier beside the simulated "
+                                        "truth's and draw one figure (bayescale/demo.py).")
     _add_sampler_args(p_demo)
+    from bayescale import demo
+
+    demo.add_arguments(p_demo)
     _add_backtest_parser(sub)
     _add_plan_parser(sub)
     cli_compare.add_parser(sub)
@@ -212,11 +217,12 @@ def _run(args, bs, BayescaleError) -> int:
         if args.command == "compare-recipes":
             return cli_compare.run(args, bs)
         if args.command == "demo":
-            data = bs.datasets.example()
-            print(f"built-in example: {data!r}")
-            print("true parameters: " + ", ".join(f"{k}={v}" for k, v in bs.datasets.EXAMPLE_TRUTH.items()))
-        else:
-            data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
+            from bayescale import demo
+
+            status, fit = demo.run(args, bs, _fit_kwargs(args))
+            _save_fit_plots(fit, args)
+            return status
+        data = bs.ScalingData.from_csv(args.csv, N=args.N, D=args.D, C=args.C, loss=args.loss)
         fit = bs.fit(data, **_fit_kwargs(args))
         status = _report(fit, args)
         _save_fit_plots(fit, args)

@@ -33,6 +33,7 @@ __all__ = [
     "BayescaleWarning",
     "ParetoKWarning",
     "DeviceWarning",
+    "CacheWarning",
     "ConvergenceWarning",
     "ExtrapolationWarning",
     "DataWarning",
@@ -148,3 +149,7 @@ class ParetoKWarning(BayescaleWarning):
 
 class DeviceWarning(BayescaleWarning):
     """bayescale could not give JAX one CPU device per core (JAX was started first); fits run slower."""
+
+
+class CacheWarning(BayescaleWarning):
+    """A stored compiled program was stale or damaged: it was deleted and the program compiled again."""

@@ -120,18 +120,29 @@ def ess_rhat(draws: dict) -> tuple[float, float]:
     return float(min(ess.values())), float(max(rhat.values()))
 
 
-def run_child(script: Path, args: list[str], env: dict | None = None, timeout: float = 1800) -> dict:
-    """Run ``python script args`` in a fresh process; it prints one JSON object on its last stdout line."""
+def run_child(script: Path, args: list[str], env: dict | None = None, timeout: float = 1800,
+              root: Path | None = None) -> dict:
+    """Run ``python script args`` in a fresh process; it prints one JSON object on its last stdout line.
+    ``root``: the checkout whose bayescale it imports (default this one)."""
     full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    t0 = time.perf_counter()
+    full_env["PYTHONPATH"] = os.pathsep.join([str(root or ROOT), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if proc.returncode != 0:
         return {"status": "error", "error": (proc.stderr or proc.stdout)[-2000:], "process_wall_s": wall}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    out["process_wall_s"] = wall
+    out["process_wall_s"], out["process_cpu_s"] = wall, cpu
     return out
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: a child's share of a loaded machine
+    inflates its wall time, not its CPU time."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:

@@ -18,6 +18,14 @@ nutpie (PyTensor's compile directory and numba's cache), each run three times in
 cold (every cache empty), ``_cached`` (the same data again, caches kept) and ``_new_data`` (caches
 kept, another dataset: the same runs less the last, a model neither has compiled).
 
+With ``--baseline CHECKOUT`` bayescale's three rows run again with another checkout's bayescale (e.g. a
+worktree of main), as ``bayescale_baseline*``, alternating with this checkout's runs, and the ratios say how
+much faster this one is. The CLI rows: ``bayescale fit runs.csv`` (the same data as a CSV, the same settings)
+in fresh processes, end to end, first with empty caches, then again (``--cli-repeats`` times, median) with
+the caches the first left, this checkout's and the baseline's runs alternating. Every process's CPU time
+(user + system) is recorded beside its wall time: on a shared machine the wall time says little. bayescale's ``import_s`` is ``import bayescale`` alone and ``first_s`` everything after it up
+to the posterior (the fit's own imports, compiling or reading the cached programs, sampling).
+
 Run: ``python benchmarks/bench_single_fit.py [--quick]`` (``--quick``: tiny settings, a smoke test).
 """
 
@@ -28,7 +36,9 @@ import time
 _T0 = time.perf_counter()  # process start (before any import): cold time-to-posterior counts from here
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import LAW_PARAMS, _grid_fit, _huber_objective, classic_grid, ess_rhat, load_data, run_child, table, write_json  # noqa: E402
+from _common import LAW_PARAMS, _children_cpu, _grid_fit, _huber_objective, classic_grid, ess_rhat, load_data, run_child, table, write_json  # noqa: E402
 
 
 class _Data:
@@ -82,16 +92,22 @@ def _summary(draws: dict, n_steps: np.ndarray, warm_steps: float, n_div: int, sa
 def child_bayescale(data, cfg) -> dict:
     t0 = time.perf_counter()
     import bayescale as bs
-    from bayescale.inference.nuts import TRACE_COUNTS
 
-    t_import = time.perf_counter() - t0
+    t_import = time.perf_counter() - t0  # ``import bayescale`` alone: the fit's modules load on first use
+    t0 = time.perf_counter()
     data = bs.ScalingData.from_arrays(N=data.N, D=data.D, loss=data.loss)
     kw = dict(num_chains=cfg.chains, num_warmup=cfg.warmup, num_samples=cfg.draws, progress_bar=False, warn=False)
-    t0 = time.perf_counter()
     bs.fit(data, seed=0, **kw)
-    t_first = time.perf_counter() - t0
+    t_first = time.perf_counter() - t0  # after import: the fit's own imports, compile or cache reads, sampling
     cold = _posterior_ready()
+    from bayescale.inference.nuts import TRACE_COUNTS
+
     traces = sum(TRACE_COUNTS.values())
+    try:  # the executable cache (issue 30); absent from older checkouts (--baseline)
+        from bayescale.inference.executable_cache import COUNTS as exe_counts
+    except ImportError:
+        exe_counts = None
+    exe_counts = dict(exe_counts) if exe_counts is not None else None
     t0 = time.perf_counter()
     fit = bs.fit(data, seed=1, **kw)
     t_warm = time.perf_counter() - t0
@@ -105,6 +121,7 @@ def child_bayescale(data, cfg) -> dict:
         fit.diagnostics.n_draws,
     )
     out.update(import_s=t_import, first_s=t_first, warm_s=t_warm, cold_s=cold, retraced=sum(TRACE_COUNTS.values()) != traces,
+               traces_first_fit=traces, executable_cache=exe_counts,
                compile_cache=bs.compile_cache_dir(), medians={k: float(np.median(post[k])) for k in LAW_PARAMS})
     return out
 
@@ -324,6 +341,42 @@ CHILDREN = {
 
 
 # ---------------------------------------------------------------- parent
+def cli_runs(csv: Path, settings: list[str], roots: dict[str, Path], repeats: int) -> dict:
+    """``bayescale fit runs.csv`` in fresh processes, end to end, for each checkout in ``roots``: a first run with
+    empty caches, then ``repeats`` second runs with the caches it left (each a second run: nothing more is
+    stored), the checkouts alternating so that they share the machine's load. Wall and CPU seconds (user +
+    system) of each run; ``second_s`` is the median of the second runs."""
+    import subprocess
+
+    def once(root: Path, cache: str) -> tuple[float, float, str]:
+        env = {**os.environ, "BAYESCALE_CACHE_DIR": cache,
+               "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+        t0, cpu0 = time.perf_counter(), _children_cpu()
+        # cwd: the CSV's folder, not a checkout (``python -m`` puts the working directory before PYTHONPATH).
+        proc = subprocess.run([sys.executable, "-m", "bayescale.cli", "fit", str(csv), *settings], capture_output=True,
+                              text=True, env=env, timeout=1800, cwd=csv.parent)
+        error = "" if proc.returncode in (0, 3) else proc.stderr[-2000:]
+        return time.perf_counter() - t0, _children_cpu() - cpu0, error
+
+    out = {name: {"status": "ok", "second_runs_s": [], "second_runs_cpu_s": []} for name in roots}
+    with contextlib.ExitStack() as stack:
+        caches = {name: stack.enter_context(tempfile.TemporaryDirectory()) for name in roots}
+        for run in range(1 + repeats):
+            for name, root in roots.items():
+                wall, cpu, error = once(root, caches[name])
+                if error:
+                    out[name] = {"status": "error", "error": error}
+                elif out[name]["status"] == "ok" and run == 0:
+                    out[name].update(first_s=wall, first_cpu_s=cpu)
+                elif out[name]["status"] == "ok":
+                    out[name]["second_runs_s"].append(wall)
+                    out[name]["second_runs_cpu_s"].append(cpu)
+    for r in out.values():
+        if r["status"] == "ok":
+            r["second_s"], r["second_cpu_s"] = float(np.median(r["second_runs_s"])), float(np.median(r["second_runs_cpu_s"]))
+    return out
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
@@ -337,6 +390,12 @@ def main(argv=None) -> dict:
     p.add_argument("--samplers", default="bayescale,scipy_grid," + ",".join(PEERS),
                    help="comma-separated subset of " + ",".join(CHILDREN))
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--baseline", default=None, metavar="CHECKOUT",
+                   help="also run bayescale's rows and the CLI rows with the bayescale of this checkout (e.g. a "
+                        "worktree of main), as 'bayescale_baseline*', side by side in the same run")
+    p.add_argument("--no-cli", action="store_true", help="skip the rows of `bayescale fit` run twice")
+    p.add_argument("--cli-repeats", type=int, default=3, help="second CLI runs per checkout (median reported; default 3)")
+    p.add_argument("--cli-only", action="store_true", help="only the CLI rows (written to single_fit_cli.json)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     cfg = p.parse_args(argv)
     cfg.warmup = cfg.warmup if cfg.warmup is not None else (50 if cfg.quick else 1000)
@@ -358,21 +417,36 @@ def main(argv=None) -> dict:
     passthrough = ["--data", str(npz), "--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws),
                    "--boot-resamples", str(cfg.boot_resamples), "--boot-grid-resamples", str(cfg.boot_grid_resamples)] + (["--quick"] if cfg.quick else [])
     results = {}
-    for name in [s.strip() for s in cfg.samplers.split(",") if s.strip()]:
+    names = [s.strip() for s in cfg.samplers.split(",") if s.strip()]
+    if cfg.baseline and "bayescale" in names:
+        names.insert(names.index("bayescale") + 1, "bayescale_baseline")
+    new = [str(npz_new) if a == str(npz) else a for a in passthrough]
+    for name in [] if cfg.cli_only else names:
+        if name == "bayescale_baseline":
+            continue  # run with bayescale's rows, interleaved
         if name not in CHILDREN:
             raise SystemExit(f"unknown sampler {name!r}; choose from {sorted(CHILDREN)}")
         if name in COMPILE_CACHES:
             # Cold: a fresh process with empty compile caches; cached: a second process reusing them (same
-            # data); new_data: a third process, caches kept, fitting another dataset (one run fewer).
-            with tempfile.TemporaryDirectory() as cache:
-                env = COMPILE_CACHES[name](cache)
-                results[name] = run_child(HERE, ["--child", name, *passthrough], env=env)
-                results[f"{name}_cached"] = run_child(HERE, ["--child", name, *passthrough], env=env)
-                new = [str(npz_new) if a == str(npz) else a for a in passthrough]
-                results[f"{name}_new_data"] = run_child(HERE, ["--child", name, *new], env=env)
+            # data); new_data: a third process, caches kept, fitting another dataset (one run fewer). With a
+            # baseline, its runs alternate with bayescale's, so both see the same load on a shared machine.
+            runs = [(name, None)] + ([("bayescale_baseline", Path(cfg.baseline).resolve())]
+                                     if name == "bayescale" and cfg.baseline else [])
+            with contextlib.ExitStack() as stack:
+                envs = {row: COMPILE_CACHES[name](stack.enter_context(tempfile.TemporaryDirectory())) for row, _ in runs}
+                for suffix, args in (("", passthrough), ("_cached", passthrough), ("_new_data", new)):
+                    for row, root in runs:
+                        results[row + suffix] = run_child(HERE, ["--child", name, *args], env=envs[row], root=root)
         else:
             results[name] = run_child(HERE, ["--child", name, *passthrough])
         print(f"  {name}: {results[name].get('status')}", file=sys.stderr)
+    cli = {}
+    if "bayescale" in names and not cfg.no_cli:
+        csv = Path(tmp.name) / "runs.csv"
+        np.savetxt(csv, np.column_stack([data.N, data.D, data.loss]), delimiter=",", header="N,D,loss", comments="")
+        settings = ["--chains", str(cfg.chains), "--warmup", str(cfg.warmup), "--draws", str(cfg.draws)]
+        roots = {"bayescale": HERE.parents[1], **({"bayescale_baseline": Path(cfg.baseline).resolve()} if cfg.baseline else {})}
+        cli = cli_runs(csv, settings, roots, repeats=cfg.cli_repeats)
 
     rows = []
     for name, r in results.items():
@@ -381,9 +455,10 @@ def main(argv=None) -> dict:
             continue
         r["compile_s"] = r["first_s"] - r["warm_s"]
         rows.append({"sampler": name, "status": "ok", **{k: r.get(k) for k in (
-            "import_s", "cold_s", "compile_s", "warm_s", "steps_per_draw", "min_ess_bulk", "ess_per_s",
+            "import_s", "cold_s", "process_cpu_s", "compile_s", "warm_s", "steps_per_draw", "min_ess_bulk", "ess_per_s",
             "ess_per_gradient", "max_rhat", "divergences")}})
     cols = [("sampler", "sampler", ""), ("import_s", "import s", ".2f"), ("cold_s", "cold s (import+compile+sample)", ".1f"),
+            ("process_cpu_s", "process CPU s", ".1f"),
             ("compile_s", "compile s", ".1f"), ("warm_s", "warm s", ".2f"), ("steps_per_draw", "steps/draw", ".1f"),
             ("min_ess_bulk", "min bulk ESS", ".0f"), ("ess_per_s", "ESS/s (warm)", ".0f"),
             ("ess_per_gradient", "ESS/grad", ".4f"), ("max_rhat", "max R-hat", ".3f"), ("divergences", "div", "d")]
@@ -429,10 +504,25 @@ def main(argv=None) -> dict:
               f"-> 4,000 resamples {sg['boot_grid_4000_s'] / 3600:.1f} h")
     if ratios:
         print("\nratios (>1: bayescale better): " + json.dumps(ratios, indent=1, default=lambda v: round(float(v), 3)))
+    if cli:
+        print("\n`bayescale fit runs.csv` twice, end to end (fresh processes; first with empty caches):")
+        for name, r in cli.items():
+            print(f"  {name}: " + (f"first {r['first_s']:.1f} s ({r['first_cpu_s']:.1f} s CPU), second {r['second_s']:.1f} s "
+                                   f"({r['second_cpu_s']:.1f} s CPU; median of {len(r['second_runs_s'])})"
+                                   if r["status"] == "ok" else f"error {r['error'][-300:]}"))
+        if cli.get("bayescale_baseline", {}).get("status") == "ok" and cli["bayescale"]["status"] == "ok":
+            base, mine = cli["bayescale_baseline"], cli["bayescale"]
+            ratios["cli_vs_baseline"] = {k: base[k] / mine[k] for k in ("first_s", "first_cpu_s", "second_s", "second_cpu_s")}
+    for name in ("bayescale_baseline", "bayescale_baseline_cached", "bayescale_baseline_new_data"):
+        mine, base = results.get(name.replace("_baseline", ""), {}), results.get(name, {})
+        if mine.get("status") == "ok" and base.get("status") == "ok":
+            ratios[name.replace("bayescale_baseline", "vs_baseline")] = {
+                k: base[k] / mine[k] for k in ("import_s", "first_s", "cold_s", "process_wall_s", "process_cpu_s")}
     payload = {"data": data_name, "n": data.n, "settings": {k: getattr(cfg, k) for k in ("chains", "warmup", "draws",
-               "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios}
+               "boot_resamples", "boot_grid_resamples", "quick")}, "results": results, "ratios": ratios, "cli": cli,
+               "baseline": cfg.baseline, "load_average_end": os.getloadavg()}
     tmp.cleanup()
-    path = write_json("single_fit" + ("_quick" if cfg.quick else ""), payload, cfg.out)
+    path = write_json("single_fit" + ("_cli" if cfg.cli_only else "") + ("_quick" if cfg.quick else ""), payload, cfg.out)
     print(f"\nwrote {path}")
     return payload
 

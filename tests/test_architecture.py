@@ -26,9 +26,10 @@ ALLOWED = {
     "analyses": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting"},
     "plots": {"data", "model", "posterior", "analyses"},
     "api": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots"},
-    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
-            "cli_compare"},
+    "demo": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
     "cli_compare": {"data", "datasets", "model", "inference", "posterior", "fitting", "analyses", "plots", "api"},
+    "cli": {"data", "datasets", "gadre", "model", "inference", "posterior", "fitting", "analyses", "plots", "api",
+            "demo", "cli_compare"},
 }
 #: Documented exceptions: ``Backtest.plot()`` draws with the plots layer, imported lazily inside the method.
 EXCEPTIONS = {("bayescale.analyses.backtest", "bayescale.plots.backtest")}

@@ -82,7 +82,7 @@ def test_two_stage_runs_the_two_jitted_programs_in_turn():
     """The ahead-of-time runner's results are those of its two jitted functions called one after the other."""
     first = jax.jit(lambda k, x: {"k": k, "y": jax.numpy.cumsum(x) * 2.0})
     second = jax.jit(lambda s, x: (s["y"] + x, s["k"]))
-    runner = TwoStage(first, second)
+    runner = TwoStage(lambda: (first, second))
     key, x = jax.random.PRNGKey(3), np.linspace(0.0, 1.0, 5, dtype=np.float32)
     ran = []
     exe = runner.compile(key, x, meanwhile=lambda: ran.append(1))

@@ -1,6 +1,6 @@
 """One JAX CPU device per core: what bayescale asks for, and when it leaves JAX alone."""
 
-import numpyro
+import jax
 import pytest
 
 from bayescale.errors import ConfigError, DeviceWarning
@@ -10,7 +10,9 @@ from bayescale.inference import devices as _devices
 @pytest.fixture
 def asked(monkeypatch):
     calls = []
-    monkeypatch.setattr(numpyro, "set_host_device_count", lambda n: calls.append(n))
+    update = jax.config.update
+    monkeypatch.setattr(jax.config, "update", lambda name, value: calls.append(value) if name == "jax_num_cpu_devices"
+                        else update(name, value))
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv(_devices.HOST_DEVICES_ENV, raising=False)
     monkeypatch.setattr(_devices, "_backend_started", lambda: False)  # as in a fresh process

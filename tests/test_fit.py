@@ -1,5 +1,6 @@
 """End-to-end fits: recovery, the Epoch reference numbers, results, I/O, determinism, compile-once."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -142,10 +143,12 @@ def test_frontier_table(example_fit):
     for q in ("N_opt", "D_opt", "tokens_per_param", "loss"):
         assert np.all(f[f"{q}_lower"] <= f[f"{q}_median"]) and np.all(f[f"{q}_median"] <= f[f"{q}_upper"])
     assert np.all(np.diff(f.N_opt_median) > 0) and np.all(np.diff(f.loss_median) < 0)
-    # Per draw, the frontier is the closed form of that draw's parameters.
+    # Per draw, the frontier is the closed form of that draw's parameters (both in float64: the fit's
+    # frontier is a compiled float64 program, posterior.law_programs).
     draws = example_fit.frontier_draws([1e21])
     p = example_fit.draws(LAW_PARAMS)
-    direct = bs.chinchilla_frontier({k: v[:5] for k, v in p.items()}, 1e21)
+    with jax.enable_x64(True):
+        direct = bs.chinchilla_frontier({k: np.asarray(v[:5], dtype=np.float64) for k, v in p.items()}, np.float64(1e21))
     np.testing.assert_allclose(draws["N_opt"][:5, 0], direct["N_opt"], rtol=1e-6)
 
 

@@ -177,8 +177,9 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
     args, group_labels = model.args(data, ref)
     runner, key = compiled_runner(model, config, args, group_labels, pointwise=pointwise)
     rng_key = jax.random.PRNGKey(seed)
-    # ArviZ (for the result) is imported in a background thread while XLA compiles the sampler.
-    runner.compile(rng_key, args, meanwhile=_idata.preload_arviz)
+    # ArviZ (for the convergence checks and the result) is imported in a background thread while XLA compiles
+    # the sampler, or, when the compiled sampler is read from disk, while it is read and runs.
+    runner.compile(rng_key, args, meanwhile=_idata.preload_arviz, before_load=_idata.preload_arviz)
     total = config.num_chains * (config.num_warmup + config.num_samples)  # iterations of all chains
     with progress.progress_bar(total, bool(config.progress_bar), desc=f"sampling {config.num_chains} chains"):
         *out, carry = jax.device_get(runner(rng_key, args))
@@ -265,8 +266,9 @@ def compiled_runner(model: ScalingModel, config: SamplerConfig, args: tuple, gro
     """The compiled sampler of ``model`` for arguments shaped like ``args`` (built on first use) and
     its cache key (for :func:`~bayescale.inference.nuts.get_extender`)."""
     n_groups = None if group_labels is None else len(group_labels)
+    disk_key = None if model.program_key is None else (model.program_key, n_groups)
     return get_runner(model.program(n_groups), config, args, (model.cache_key, n_groups), batched=batched,
-                      obs_site=OBS if pointwise else None, coords=model.sampler_coords)
+                      obs_site=OBS if pointwise else None, coords=model.sampler_coords, disk_key=disk_key)
 
 
 class Draws(NamedTuple):

@@ -17,7 +17,12 @@ CHAIN_METHODS = ("auto", "vectorized", "mapped")
 
 
 def _default_progress_bar() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    """On a terminal, never under CI, and not while compiled programs are kept on disk: a program with a progress
+    bar calls back into Python and cannot be stored (:mod:`bayescale.inference.executable_cache`), so every
+    process would compile it again (most of a second run's time)."""
+    from bayescale.inference.executable_cache import cache_dir
+
+    return sys.stderr.isatty() and not os.environ.get("CI") and cache_dir() is None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +42,9 @@ class SamplerConfig:
     map_steps : int
         L-BFGS iterations for each chain's starting point (0 starts from a prior draw).
     progress_bar : bool or None
-        ``None`` shows one on a terminal and never under CI.
+        ``None`` shows one on a terminal, never under CI, and not while the executable cache is on
+        (a program with a progress bar cannot be kept on disk: ``BAYESCALE_NO_COMPILE_CACHE=1`` or
+        ``progress_bar=True`` bring it back).
     chain_method : {"auto", "vectorized", "mapped"}
         How a fit's chains share the devices: ``"mapped"`` runs them one after another on each
         device (``lax.map``), split across the host devices (one per CPU core); ``"vectorized"``

@@ -36,6 +36,7 @@ also persist across processes in JAX's compilation cache (:mod:`bayescale.infere
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any, Callable
 
@@ -48,12 +49,11 @@ from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
-from bayescale.inference.aot import TwoStage
+from bayescale.inference.aot import Program, TwoStage
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.pointwise import observation
 from bayescale.inference.progress import scan_with_progress
 from bayescale.inference.runner_cache import RunnerCache
-from bayescale.inference.start import laplace_factor, lbfgs
 
 __all__ = ["TRACE_COUNTS", "MODE_SLACK", "MAX_RUNNERS", "get_runner", "get_extender", "clear_cache"]
 
@@ -105,18 +105,20 @@ def _model_structure(model, example_args: tuple):
     return box["potential"], box["postprocess"], box["unravel"], box["names"]
 
 
-def _build_runner(
+def _build_programs(
     model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool = False, obs_site: str | None = None,
     coords=None,
-) -> tuple[Callable, Callable | None]:
-    """Trace the model once to learn its latent structure, then build the jitted runner and, for
-    one dataset, the jitted extender of its chains (:func:`get_extender`).
+) -> tuple[Callable, Callable, Callable | None]:
+    """Trace the model once to learn its latent structure, then build the runner's two jitted programs
+    and, for one dataset, the jitted extender of its chains (:func:`get_extender`).
 
     ``batched=True`` builds the runner of many same-shaped datasets at once: its
     arguments carry a leading dataset axis (keys ``(K, 2)``, arrays ``(K, n)``).
     ``coords`` (:class:`~bayescale.model.coords.SamplerCoords`): the coordinates the sampler
     moves in, mapped onto the model's unconstrained ones (``None``: those).
     """
+    from bayescale.inference.start import laplace_factor, lbfgs  # optax: only when a program is built
+
     if batched:
         example_args = jax.tree_util.tree_map(lambda a: a[0], example_args)
     potential_fn_gen, postprocess_fn_gen, unravel, latent_names = _model_structure(model, example_args)
@@ -332,7 +334,7 @@ def _build_runner(
         def sample_many(starts, args):
             return _map_leading(lambda sa: sample_all(*sa, False), (starts, args), vectorize=False)
 
-        return TwoStage(jax.jit(start_many), jax.jit(sample_many)), None
+        return jax.jit(start_many), jax.jit(sample_many), None
 
     def start(rng_key, args):
         TRACE_COUNTS[key] += 1
@@ -346,8 +348,8 @@ def _build_runner(
         z, stats, carry = _map_leading(lambda c: extend_chain(c, args), carry, vectorize=vectorize)
         return (*finish(z, stats, {}, args), carry)
 
-    # The extender is a plain jit, traced and compiled only when a fit first needs more draws.
-    return TwoStage(jax.jit(start), jax.jit(sample)), jax.jit(extend)
+    # The extender is traced and compiled (or read from disk) only when a fit first needs more draws.
+    return jax.jit(start), jax.jit(sample), jax.jit(extend)
 
 
 def _map_leading(f: Callable, xs: Any, *, vectorize: bool = False, shard: bool = True):
@@ -380,6 +382,7 @@ def get_runner(
     batched: bool = False,
     obs_site: str | None = None,
     coords=None,
+    disk_key: Any = None,
 ) -> tuple[Callable, Any]:
     """The compiled runner for this model, settings and data shape (built on first use), and its key.
 
@@ -388,6 +391,8 @@ def get_runner(
     predictive the runner also returns (``None``: neither).
     ``coords``: the coordinates the sampler moves in (:mod:`bayescale.model.coords`); it must
     be the same object for the same model (it is part of the cache key by identity).
+    ``disk_key``: what determines the model's program across processes (``None``: not kept on disk); the
+    programs are then read from, or stored in, :mod:`bayescale.inference.executable_cache`.
 
     The runner maps ``(rng_key, args)`` to ``(samples, stats, warmup, loglik, pp, carry)``
     with ``(chains, draws, ...)`` leading axes (plus a dataset axis when batched); ``carry``
@@ -397,9 +402,22 @@ def get_runner(
     key = (cache_key, config.compile_key(), shapes, batched, obs_site, len(jax.local_devices()),
            None if coords is None else id(coords))
     _RUNNERS.max_size = MAX_RUNNERS
-    runner, _ = _RUNNERS.get(key, lambda: _build_runner(model, config, example_args, key, batched=batched,
-                                                        obs_site=obs_site, coords=coords))
+    runner, _ = _RUNNERS.get(key, lambda: _lazy_runner(model, config, example_args, key, batched, obs_site, coords,
+                                                       disk_key))
     return runner, key
+
+
+def _lazy_runner(model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool, obs_site, coords,
+                 disk_key: Any) -> tuple[TwoStage, Program | None]:
+    """The runner and extender of :func:`get_runner`, their programs built (the model traced) only when
+    one has to be compiled, not when the executable cache has them."""
+    programs = functools.cache(lambda: _build_programs(model, config, example_args, key, batched=batched,
+                                                       obs_site=obs_site, coords=coords))
+    on_disk = None if disk_key is None else (disk_key, config.compile_key(), config.vectorized_chains(), batched,
+                                              obs_site)
+    runner = TwoStage(lambda: tuple(programs()[:2]), disk_key=on_disk)
+    extender = None if batched else Program(lambda: programs()[2], disk_key=on_disk)
+    return runner, extender
 
 
 def get_extender(key: Any) -> Callable:

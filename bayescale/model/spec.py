@@ -14,6 +14,7 @@ import dataclasses
 import functools
 from typing import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -121,6 +122,32 @@ class ScalingModel:
         )
 
     @property
+    def program_key(self) -> str | None:
+        """What determines this model's compiled program, stable across processes (a string), or ``None``
+        when nothing stable identifies it: a custom law (its function may close over anything), a part
+        whose settings are not plain values. Keys compiled programs kept on disk
+        (:mod:`bayescale.inference.executable_cache`), which also key on bayescale's source.
+
+        Examples
+        --------
+        >>> import bayescale as bs
+        >>> bs.ScalingModel().program_key == bs.ScalingModel("chinchilla").program_key
+        True
+        >>> bs.ScalingModel(bs.custom_law(lambda p, N: p["E"] + 0 * N, priors={"E": bs.Prior("Normal", loc=0, scale=1)}, covariates=("N",))).program_key is None
+        True
+        """
+        from bayescale.model.laws import LAWS
+
+        if LAWS.get(self.law.name) is not self.law:
+            return None
+        try:
+            parts = (self.law.name, _plain(self.likelihood), _plain(self.pooling), _plain(self.error_model.program_key),
+                     tuple(sorted((k, _plain(v)) for k, v in self.priors.items())))
+        except TypeError:
+            return None
+        return repr(parts)
+
+    @property
     def whiten(self) -> bool:
         """Whether NUTS may run whitened at the mode: only where the pooling and the error model allow it."""
         return self.pooling.whiten and self.error_model.whiten
@@ -171,7 +198,7 @@ class ScalingModel:
 
         def per_run(v, dtype):
             v = np.asarray(v)
-            return jnp.asarray(np.concatenate([v, np.repeat(v[:1], size - n, axis=0)]), dtype=dtype)
+            return _on_device(np.concatenate([v, np.repeat(v[:1], size - n, axis=0)]), dtype)
 
         values = covariate_values(self.law.covariates, N=data.N, D=data.D, U=data.U)
         X = {c: per_run(np.log(v), jnp.float32) for c, v in values.items()}
@@ -181,9 +208,9 @@ class ScalingModel:
         run_keys = set(self.error_model.run_keys())
         for k, v in self.error_model.args(data).items():
             dtype = jnp.int32 if np.issubdtype(np.asarray(v).dtype, np.integer) else jnp.float32
-            X[k] = per_run(v, dtype) if k in run_keys else jnp.asarray(v, dtype=dtype)
-        X[MASK] = jnp.asarray(np.arange(size) < n)
-        args = (X, {k: jnp.asarray(v, dtype=jnp.float32) for k, v in ref.items()})
+            X[k] = per_run(v, dtype) if k in run_keys else _on_device(v, dtype)
+        X[MASK] = jax.device_put(np.arange(size) < n)
+        args = (X, {k: _on_device(v, jnp.float32) for k, v in ref.items()})
         if observed:
             args = args + (per_run(np.log(np.asarray(data.loss, dtype=np.float64)), jnp.float32),)
         return args, labels
@@ -215,6 +242,31 @@ class ScalingModel:
     def __repr__(self) -> str:
         return (f"ScalingModel(law={self.law.name!r}, likelihood={self.likelihood!r}, "
                 f"pooling={self.pooling.name!r}, error_model={self.error_model!r}, priors={{{len(self.priors)} resolved}})")
+
+
+def _on_device(v, dtype):
+    """``v`` as a JAX array of ``dtype``, converted on the host and transferred (``jnp.asarray`` compiles a small
+    XLA program per shape in each new process)."""
+    return jax.device_put(np.asarray(v, dtype=np.dtype(dtype)))
+
+
+def _plain(obj):
+    """``obj`` as nested plain values (its class and fields), or a TypeError when it holds anything else."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        return tuple(_plain(v) for v in obj)
+    if isinstance(obj, Mapping):
+        return tuple(sorted((str(k), _plain(v)) for k, v in obj.items()))
+    if isinstance(obj, Prior):
+        return ("Prior", _plain(obj.to_dict()))
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif not vars(obj):  # a class with no settings of its own (CompletePooling, NoPooling)
+        fields = {}
+    else:
+        raise TypeError(f"{type(obj).__name__} has no stable key")
+    return (type(obj).__module__, type(obj).__qualname__, _plain(fields))
 
 
 def resolve_model(law=None, *, model: ScalingModel | None = None, likelihood=None, priors=None, pooling=None,

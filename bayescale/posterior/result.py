@@ -8,7 +8,6 @@ import os
 import warnings
 from typing import Any, Mapping
 
-import jax.numpy as jnp
 import numpy as np
 
 from bayescale.checks import as_float_column, check_finite_positive
@@ -21,6 +20,7 @@ from bayescale.model.pooling import Pooling
 from bayescale.model.priors import Prior, priors_to_json
 from bayescale.model.spec import ScalingModel
 from bayescale.posterior import idata as _idata
+from bayescale.posterior import law_programs
 from bayescale.posterior.diagnostics import Diagnostics
 
 __all__ = ["ScalingFit", "EXTRAPOLATION_FACTOR", "FORMAT_VERSION", "metadata"]
@@ -195,8 +195,8 @@ class ScalingFit:
 
     def _law_log_loss(self, cov: dict, group) -> np.ndarray:
         p = self.natural_draws(group)
-        nat = {k: jnp.asarray(p[k])[:, None] for k in self.law.param_names}
-        return np.asarray(self.law.log_loss(nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
+        nat = {k: np.asarray(p[k])[:, None] for k in self.law.param_names}
+        return np.asarray(law_programs.log_loss(self.law, nat, *(cov[c] for c in self.law.covariates)), dtype=np.float64)
 
     def predictive_location(self, cov: dict, *, seed: int = 0, group=None) -> np.ndarray:
         """Draws ``(S, m)`` of the observation distribution's location at new runs ``cov`` (covariates as
@@ -265,8 +265,7 @@ class ScalingFit:
         """
         self.law.require_frontier()
         Cc = _positive_array("C", C)
-        p = {k: jnp.asarray(v) for k, v in self.natural_draws(group).items()}
-        out = self.law.frontier(p, jnp.asarray(Cc))
+        out = law_programs.frontier(self.law, self.natural_draws(group), Cc)
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
     def frontier(self, C, prob: float = 0.9, *, group=None):
