@@ -50,10 +50,13 @@ def numerical_frontier(log_loss, params: Mapping, C, *, iterations: int = 60, pa
     import jax
     from jax import lax
 
-    C = jnp.asarray(C, dtype=jnp.float32)
+    # The default float (float32, or float64 inside ``jax.enable_x64``) throughout, so the
+    # bisection's carry keeps one dtype.
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    C = jnp.asarray(C, dtype=dtype)
     scalar_C = C.ndim == 0 and not paired
     logC6 = jnp.log(C if paired else jnp.atleast_1d(C)) - jnp.log(FLOPS_PER_PARAM_TOKEN)
-    p = {k: jnp.asarray(v, dtype=jnp.float32) if paired else jnp.asarray(v, dtype=jnp.float32)[..., None]
+    p = {k: jnp.asarray(v, dtype=dtype) if paired else jnp.asarray(v, dtype=dtype)[..., None]
          for k, v in params.items()}
     shape = jnp.broadcast_shapes(*(v.shape for v in p.values()), logC6.shape)
 
@@ -63,8 +66,8 @@ def numerical_frontier(log_loss, params: Mapping, C, *, iterations: int = 60, pa
     # Bisection on the sign of d log L / d log N (elementwise, so the gradient of the sum):
     # the derivative is accurate to float32 where L itself is too flat to compare.
     slope = jax.grad(lambda logN: jnp.sum(f(logN)))
-    lo = jnp.zeros(shape)
-    hi = jnp.broadcast_to(logC6, shape)
+    lo = jnp.zeros(shape, dtype)
+    hi = jnp.broadcast_to(logC6, shape).astype(dtype)
 
     def body(_, carry):
         lo, hi = carry
