@@ -121,16 +121,24 @@ def main(argv=None) -> dict:
                   f"|err| {100 * r['median_abs_rel_error']:5.2f}% bias {100 * r['bias']:+5.2f}% "
                   f"cov50 {r['coverage_50']:.2f} cov90 {r['coverage_90']:.2f} crps {r['crps']:.4f} "
                   f"conv={r['converged']} steps={r['steps_per_draw']:.0f} ({wall:.0f} s)", flush=True)
-    pooled = {m: summarize(v) for m, v in points.items() if v}
+        save(args, rows, points, t0, partial=True)  # configurations so far survive a run stopped early
+    path, payload = save(args, rows, points, t0, partial=False)
+    pooled = payload["summary"]
     summary = [{"method": m, **s} for m, s in pooled.items()]
     print("\n" + table(summary, [("method", "method", ""), ("n_test", "held-out runs", "d"),
                                  ("median_abs_rel_error", "median abs. rel. error", ".4f"), ("bias", "bias", "+.4f"),
                                  ("coverage_50", "50% coverage", ".2f"), ("coverage_90", "90% coverage", ".2f"),
                                  ("crps", "CRPS", ".4f")]))
-    payload = {"settings": vars(args), "summary": pooled, "rows": rows, "wall_s": time.perf_counter() - t0}
-    path = write_json("recipe_backtests", payload, Path(args.out) if args.out else None)
     print(f"\nsaved {path}")
     return payload
+
+
+def save(args, rows: list[dict], points: dict, t0: float, partial: bool) -> tuple[Path, dict]:
+    """Write the rows and pooled scores of the configurations backtested so far."""
+    pooled = {m: summarize(v) for m, v in points.items() if v}
+    payload = {"settings": vars(args), "partial": partial, "summary": pooled, "rows": rows,
+               "wall_s": time.perf_counter() - t0}
+    return write_json("recipe_backtests", payload, Path(args.out) if args.out else None), payload
 
 
 if __name__ == "__main__":

@@ -93,7 +93,10 @@ def main(argv=None) -> dict:
     import bayescale as bs
 
     t0 = time.perf_counter()
-    rows = [r for i in range(args.datasets) for r in one_dataset(bs, i, args.seed)]
+    rows = []
+    for i in range(args.datasets):
+        rows += one_dataset(bs, i, args.seed)
+        save(args, rows, t0, partial=i + 1 < args.datasets)  # rows so far survive a run stopped early
     summary = summarize(rows)
     fmt = [("pair", "pair", ""), ("at", "at", ""), ("datasets", "datasets", "d"),
            ("coverage_0.9", "90% coverage", ".2f"), ("within_0.9", "0.90 in 95% CI", ""),
@@ -101,14 +104,19 @@ def main(argv=None) -> dict:
            ("brier_p_better", "Brier P(better)", ".3f")]
     print("\n" + table([{**s, "within_0.9": str(s["within_0.9"]), "within_0.5": str(s["within_0.5"])} for s in summary],
                        fmt))
+    path, payload = save(args, rows, t0, partial=False)
+    print(f"\nsaved {path}")
+    return payload
+
+
+def save(args, rows: list[dict], t0: float, partial: bool) -> tuple[Path, dict]:
+    """Write the summary of the datasets fitted so far (``"partial": true`` until the last)."""
     fits = {r["dataset"]: r for r in rows}.values()
-    payload = {"settings": vars(args), "summary": summary, "rows": rows,
+    payload = {"settings": vars(args), "partial": partial, "summary": summarize(rows), "rows": rows,
                "fits": {"n": len(fits), "converged": sum(r["converged"] for r in fits),
                         "mean_steps": float(np.mean([r["steps_per_draw"] for r in fits]))},
                "wall_s": time.perf_counter() - t0}
-    path = write_json("recipe_coverage", payload, Path(args.out) if args.out else None)
-    print(f"\nsaved {path}")
-    return payload
+    return write_json("recipe_coverage", payload, Path(args.out) if args.out else None), payload
 
 
 if __name__ == "__main__":
