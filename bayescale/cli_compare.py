@@ -71,6 +71,9 @@ def run(args, bs) -> int:
 
     from bayescale.analyses.recipes import recipe_crossover
 
+    if args.crossover and len(args.crossover) != 2:  # checked before a CSV is fitted
+        print("bayescale: error: --crossover takes two budgets, C_MIN,C_MAX", file=sys.stderr)
+        return 2
     fit = _fit(args, bs)
     C = args.compute or list(np.geomspace(float(fit.data.C.min()), 100 * float(fit.data.C.max()), 5))
     table = bs.compare_recipes(fit, args.baseline, args.candidate, C=C, prob=args.prob, seed=args.seed)
@@ -82,9 +85,6 @@ def run(args, bs) -> int:
     print(f"{args.candidate} over {args.baseline} (multiplier > 1: the candidate is worth more compute):")
     print(pd.DataFrame(rows).to_string(index=False))
     if args.crossover:
-        if len(args.crossover) != 2:
-            print("bayescale: error: --crossover takes two budgets, C_MIN,C_MAX", file=sys.stderr)
-            return 2
         x = recipe_crossover(fit, args.baseline, args.candidate, *args.crossover, prob=args.prob).iloc[0]
         print(f"\nfrontiers cross in [{x.C_min:.3g}, {x.C_max:.3g}] FLOPs with probability {x.p_crossover:.3f}"
               + (f"; where they do, at {x.C_median:.3g} [{x.C_lower:.3g}, {x.C_upper:.3g}]" if x.p_crossover > 0 else ""))
