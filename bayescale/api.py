@@ -57,6 +57,7 @@ _LAZY = {
     "Backtest": "bayescale.analyses.backtest", "crps_from_draws": "bayescale.analyses.backtest",
     "calibration": "bayescale.analyses.calibration", "Calibration": "bayescale.analyses.calibration",
     "compare": "bayescale.analyses.compare", "loo": "bayescale.analyses.compare",
+    "compare_recipes": "bayescale.analyses.recipes", "recipe_crossover": "bayescale.analyses.recipes",
     # plots
     "plot_backtest": "bayescale.plots",
 }
@@ -82,7 +83,7 @@ __all__ = [
     "ScalingFit", "Diagnostics", "load",
     # analyses
     "compute_for_loss", "isoflop", "prob_better", "inference_optimal", "plan", "backtest", "Backtest",
-    "crps_from_draws", "calibration", "Calibration", "compare", "loo",
+    "crps_from_draws", "calibration", "Calibration", "compare", "loo", "compare_recipes", "recipe_crossover",
     # plots, errors
     "plots", "plot_backtest", "errors", "ConvergenceWarning", "ExtrapolationWarning", "DataWarning",
     "ParetoKWarning", "DeviceWarning", "CacheWarning",

@@ -1,4 +1,5 @@
-"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan``, ``downstream`` (``--help`` on each)."""
+"""The ``bayescale`` command line: ``fit``, ``demo``, ``backtest``, ``plan``, ``downstream``, ``compare-recipes``
+(``--help`` on each)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 import warnings
 
-from bayescale import cli_downstream
+from bayescale import cli_compare, cli_downstream
 
 __all__ = ["main"]
 
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_backtest_parser(sub)
     _add_plan_parser(sub)
     cli_downstream.add_parser(sub)
+    cli_compare.add_parser(sub)
     _add_plot_arg(p_fit, p_demo)
     return parser
 
@@ -250,6 +252,8 @@ def _run(args, bs, BayescaleError) -> int:
             return _plan(args, bs)
         if args.command == "downstream":
             return cli_downstream.run(args, bs)
+        if args.command == "compare-recipes":
+            return cli_compare.run(args, bs)
         if args.command == "demo":
             from bayescale import demo
 

@@ -55,9 +55,9 @@ def add_parser(sub) -> None:
     f.add_argument("--out", metavar="OUT.csv", help="write the table to this CSV file")
     f.add_argument("--plot", metavar="OUT.png", help="save accuracy-vs-compute and link figures of the first task")
     s = p.add_argument_group("sampler")
-    s.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    s.add_argument("--warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
-    s.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default 1000)")
+    s.add_argument("--num-chains", "--chains", dest="chains", type=int, default=4, help="chains (default 4)")
+    s.add_argument("--num-warmup", "--warmup", dest="warmup", type=int, default=1000, help="warmup iterations per chain (default 1000)")
+    s.add_argument("--num-samples", "--draws", dest="draws", type=int, default=1000, help="kept draws per chain (default 1000)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.add_argument("--strict", action="store_true", help="exit with status 3 when a link did not converge")
 

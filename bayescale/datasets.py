@@ -31,6 +31,7 @@ import numpy as np
 from bayescale._fetch import _Source, _locate
 from bayescale.data import FLOPS_PER_PARAM_TOKEN, ScalingData
 from bayescale.errors import ConfigError
+from bayescale.simulated_recipes import RECIPE_POPULATION, RECIPE_SPREAD, recipe_truths, recipes  # noqa: F401
 from bayescale.gadre import (  # noqa: F401  (re-exported: bs.datasets.load_gadre, ...)
     GADRE_ENV, GADRE_EVALS_FILE, GADRE_EVALS_SHA256, GADRE_LOSSES_FILE, GADRE_LOSSES_SHA256, GADRE_TRAINING_SETS,
     GADRE_VAL_SETS, load_gadre, load_gadre_evals, load_gadre_tasks, GADRE_17_TASKS,
@@ -38,7 +39,8 @@ from bayescale.gadre import (  # noqa: F401  (re-exported: bs.datasets.load_gadr
 from bayescale.task_data import DOWNSTREAM_TRUTH, downstream_example  # noqa: F401  (re-exported)
 
 __all__ = [
-    "example", "EXAMPLE_TRUTH", "overtraining", "GADRE_TRUTH",
+    "example", "EXAMPLE_TRUTH", "overtraining", "GADRE_TRUTH", "recipes", "recipe_truths", "RECIPE_POPULATION",
+    "RECIPE_SPREAD",
     "load_chinchilla", "CHINCHILLA_URL", "CHINCHILLA_SHA256", "CHINCHILLA_ENV",
     "load_porian", "porian_configs", "PORIAN_SHA256", "PORIAN_ENV", "PORIAN_FILE", "PORIAN_CONFIG_COLUMNS",
     "load_li", "LI_URL", "LI_SHA256", "LI_ENV",

@@ -29,11 +29,42 @@ def test_share_coords_are_a_volume_preserving_bijection():
     assert float(jnp.linalg.slogdet(jac)[1]) == pytest.approx(0.0, abs=1e-5)
 
 
-def test_grouped_models_sample_in_their_own_coordinates():
-    """Per-group parameters are vectors the law's scalar coordinates do not describe."""
-    assert bs.ScalingModel(pooling="partial").sampler_coords is None
-    assert bs.ScalingModel(pooling="none").sampler_coords is None
+def test_grouped_models_sample_in_coordinates_of_their_own():
+    """Partial pooling: the population's coordinates, adapted to each chain's start; no pooling: the law's,
+    per group; a law without coordinates: the model's own."""
+    partial = bs.ScalingModel(pooling="partial").sampler_coords
+    assert partial.adapt is not None and partial.mode_penalty is not None
+    assert partial is bs.ScalingModel(pooling="partial").sampler_coords  # one object: the runner cache's key
+    assert bs.ScalingModel(pooling="none").sampler_coords is bs.CHINCHILLA.sampler_coords
     assert bs.ScalingModel("power_law").sampler_coords is None
+    # The law's coordinates mix E, A_ref and B_ref: with E shared and the others pooled they do not apply.
+    shared_E = bs.ScalingModel(pooling=bs.PartialPooling(shared=("E",))).sampler_coords
+    assert shared_E.sites == ("A_ref", "B_ref", "alpha", "beta", *[f"{p}_{k}" for p in ("mu", "tau")
+                                                                     for k in ("A_ref", "B_ref", "alpha", "beta")])
+
+
+def test_population_coordinates_are_a_bijection_with_their_jacobian():
+    """Whatever the chain's state (Lam, Lam m), the map is invertible and log_det is the log |det| of its
+    Jacobian: the posterior sampled is exactly the model's."""
+    from bayescale.model.group_coords import conditional_coords
+
+    block = ("E", "alpha")
+    coords = conditional_coords(block, {k: jnp.exp for k in block})
+    rng = np.random.default_rng(0)
+    G = 3
+    a = rng.standard_normal((G, 2, 2))
+    state = (jnp.asarray(a @ np.swapaxes(a, 1, 2) * 50.0, jnp.float32), jnp.asarray(rng.standard_normal((G, 2)), jnp.float32))
+    x = {"E": rng.standard_normal(G), "alpha": rng.standard_normal(G), "mu_E": 0.3, "mu_alpha": -1.1,
+         "tau_E": -2.0, "tau_alpha": -1.5, "sigma": -4.0}
+    x = {k: jnp.asarray(v, jnp.float32) for k, v in x.items()}
+    back = coords.from_model(coords.to_model(x, state), state)
+    for k in x:
+        np.testing.assert_allclose(np.asarray(back[k]), np.asarray(x[k]), atol=2e-4)
+    flat, unravel = ravel_pytree(x)
+    jac = jax.jacfwd(lambda f: ravel_pytree(coords.to_model(unravel(f), state))[0])(flat)
+    assert float(coords.log_det(x, state)) == pytest.approx(float(jnp.linalg.slogdet(jac)[1]), abs=1e-3)
+    # The start's penalty is the non-centred Jacobian: -G log tau per pooled parameter.
+    assert float(coords.mode_penalty(x)) == pytest.approx(-G * (-2.0 - 1.5), abs=1e-5)
 
 
 def test_until_converged_extends_without_recompiling(example_data):

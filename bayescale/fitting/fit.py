@@ -93,11 +93,12 @@ def fit(
     priors : mapping, optional
         Per-parameter overrides of :func:`default_priors`, e.g.
         ``{"alpha": bs.Prior("LogNormal", loc=-1.0, scale=0.3)}``.
-    pooling : {"complete", "partial", "none"}
+    pooling : {"complete", "partial", "none"} or Pooling
         How a ``group`` column is used: ``"complete"`` (default) ignores groups;
-        ``"partial"`` fits a hierarchical model with population distributions for every
-        parameter (non-centred); ``"none"`` gives each group its own parameters. See
-        :mod:`bayescale.model.pooling`.
+        ``"partial"`` fits a hierarchical model with a population distribution for every
+        parameter; ``bs.PartialPooling(shared=("E",), independent=(...))`` chooses per parameter
+        (pooled, shared by every group, or independent); ``"none"`` gives each group its own
+        parameters. See :mod:`bayescale.model.pooling`.
     error_model : str or ErrorModel
         Errors runs share beyond the noise: ``"extrapolation"`` (default: none inside the data's
         compute range, a discrepancy growing with the distance beyond it, measured on real

@@ -58,18 +58,33 @@ class LatentSpace:
         self.potential_fn_gen, self.postprocess_fn_gen, self.unravel, self.latent_names = model_structure(
             model, example_args)
 
-    def to_model(self, xf):
-        """Sampler coordinates (flat) -> the model's unconstrained coordinates (flat)."""
-        return xf if self.coords is None else ravel_pytree(self.coords.to_model(self.unravel(xf)))[0]
+    @property
+    def adaptive(self) -> bool:
+        """Whether the coordinates depend on each chain's start (``coords.adapt``: hierarchical models)."""
+        return getattr(self.coords, "adapt", None) is not None
 
-    def potential(self, args) -> Callable:
-        """The potential (negative log density) of the flat sampler coordinates given the model's ``args``."""
+    def coord_fn(self, name: str, state=None) -> Callable:
+        """One of the coordinates' functions, given the chain's ``state`` when they adapt to it."""
+        fn = getattr(self.coords, name)
+        return fn if not self.adaptive else (lambda x: fn(x, state))
+
+    def to_model(self, xf, state=None):
+        """Sampler coordinates (flat) -> the model's unconstrained coordinates (flat)."""
+        if self.coords is None:
+            return xf
+        return ravel_pytree(self.coord_fn("to_model", state)(self.unravel(xf)))[0]
+
+    def potential(self, args, state=None) -> Callable:
+        """The potential (negative log density) of the flat sampler coordinates given the model's ``args``
+        (and, for adapting coordinates, the chain's ``state``)."""
         pe, coords, unravel = self.potential_fn_gen(*args), self.coords, self.unravel
         if coords is None:
             return lambda xf: pe(unravel(xf))
+        fwd = self.coord_fn("to_model", state)
         if coords.log_det is None:
-            return lambda xf: pe(coords.to_model(unravel(xf)))
-        return lambda xf: pe(coords.to_model(unravel(xf))) - coords.log_det(unravel(xf))
+            return lambda xf: pe(fwd(unravel(xf)))
+        log_det = self.coord_fn("log_det", state)
+        return lambda xf: pe(fwd(unravel(xf))) - log_det(unravel(xf))
 
     def prior_start(self, rng_key, args):
         """A draw from the prior, as a flat vector of sampler coordinates."""
@@ -77,7 +92,7 @@ class LatentSpace:
         params = {k: tr[k]["value"] for k in self.latent_names}
         z = unconstrain_fn(self.model, args, {}, params)
         z = {k: z[k] for k in self.latent_names}
-        return ravel_pytree(z if self.coords is None else self.coords.from_model(z))[0]
+        return ravel_pytree(z if self.coords is None else self.coord_fn("from_model", None)(z))[0]
 
     def constrain(self, args) -> Callable:
         """The map of flat *model* coordinates to the constrained values of every site."""

@@ -51,10 +51,9 @@ class SamplerConfig:
         runs them side by side (``vmap``), which is what a GPU or TPU is for. ``"auto"`` (default):
         vectorized on an accelerator, mapped on CPU. Either is the same posterior.
     whiten : bool
-        Run NUTS in coordinates whitened by each chain's Laplace approximation (default). Off
-        for hierarchical models, whose mode sits at the funnel's neck (group scales near 0) where
-        the Laplace scales are far too small for the bulk (measured: 729 leapfrog steps per
-        draw whitened); they adapt in the raw coordinates, starting from the Laplace covariance.
+        Run NUTS in coordinates whitened by each chain's Laplace approximation (default); off, NUTS
+        adapts in the sampler's coordinates, starting from the Laplace covariance. (Hierarchical models
+        whiten too: they start at a mode of their own coordinates, :mod:`bayescale.model.group_coords`.)
     """
 
     num_chains: int = 4

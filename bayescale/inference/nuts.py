@@ -42,6 +42,8 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+from jax import lax
+from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc import hmc
 
 from bayescale.inference.aot import Program, TwoStage
@@ -60,6 +62,12 @@ TRACE_COUNTS: Counter = Counter()
 #: A chain whose L-BFGS mode has a potential more than this (nats) above the best chain's
 #: whitens at the best chain's mode instead of its own (see ``start_all``).
 MODE_SLACK = 10.0
+
+#: Rounds of (L-BFGS in the adapted coordinates, adapt again there) for coordinates that adapt to the start
+#: (``SamplerCoords.adapt``): measured on the 6-recipe simulated design (data seed 1, chain seed 101), one
+#: round of 100 iterations left the start short of the mode and NUTS took 72 leapfrog steps per draw; 400
+#: iterations, 16.
+ADAPT_ROUNDS = 3
 
 #: Most compiled samplers kept (each holds ~1,600 memory mappings: :mod:`bayescale.inference.runner_cache`).
 MAX_RUNNERS = 12
@@ -154,25 +162,58 @@ class _Chains:
         self.space, self.config, self.obs_site = space, config, obs_site
         self.vectorize = config.vectorized_chains()
 
-    def potential_white_gen(self, args, shift, scale):
+    def potential_white_gen(self, args, shift, scale, state=None):
         """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
-        pe = self.space.potential(args)
+        pe = self.space.potential(args, state)
         return lambda u: pe(shift + scale @ u)
 
     def find_mode(self, rng_key, args):
-        """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite)."""
+        """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite); the
+        potential plus the coordinates' ``mode_penalty`` where they have one (the start only)."""
         from bayescale.inference.start import lbfgs  # optax: only when a program is built
 
         k_prior, _, _ = jax.random.split(rng_key, 3)
         pe = self.space.potential(args)
+        penalty = getattr(self.space.coords, "mode_penalty", None)
+        if penalty is not None:
+            pe = (lambda f: lambda xf: f(xf) + penalty(self.space.unravel(xf)))(pe)
         z_map = lbfgs(pe, self.space.prior_start(k_prior, args), self.config.map_steps)
         value = pe(z_map)
         return z_map, jnp.where(jnp.isfinite(value), value, jnp.inf)
 
-    def nuts(self, args, shift, scale):
-        """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)``."""
+    def adapt_at(self, args, z):
+        """``(state, z in the adapted coordinates)``: the coordinates' ``adapt`` from the potential's gradient
+        and Hessian at ``z`` (base coordinates)."""
+        coords, unravel = self.space.coords, self.space.unravel
+        pe = self.space.potential(args)
+        state = coords.adapt(unravel(z), jax.grad(pe)(z), jax.hessian(pe)(z), unravel)
+        return state, ravel_pytree(coords.from_model(coords.to_model(unravel(z)), state))[0]
+
+    def adapt_coords(self, args, z):
+        """``(state, z in the adapted coordinates)`` of a chain starting at ``z`` (base coordinates;
+        ``(None, z)`` when the coordinates do not adapt): adapted there, then (with ``map_steps``) at the
+        mode of the density in those coordinates, found by L-BFGS, nearer the posterior's bulk than the
+        penalised start (:attr:`SamplerCoords.mode_penalty <bayescale.model.coords.SamplerCoords>`)."""
+        from bayescale.inference.start import lbfgs  # optax: only when a program is built
+
+        if not self.space.adaptive:
+            return None, z
+        coords, unravel = self.space.coords, self.space.unravel
+
+        def round_(_, carry):
+            state, z = carry
+            z = lbfgs(self.space.potential(args, state), z, self.config.map_steps)
+            return self.adapt_at(args, ravel_pytree(coords.from_model(coords.to_model(unravel(z), state)))[0])
+
+        # A loop, not a Python for: one traced copy of L-BFGS and of the Hessian whatever the rounds.
+        rounds = ADAPT_ROUNDS if self.config.map_steps > 0 else 0
+        return lax.fori_loop(0, rounds, round_, self.adapt_at(args, z))
+
+    def nuts(self, args, shift, scale, state=None):
+        """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)`` (adapted by
+        ``state``)."""
         init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_white_gen, algo="NUTS")
-        white_args, config = (args, shift, scale), self.config
+        white_args, config = (args, shift, scale, state), self.config
 
         def init(u_start, inv_mass, rng_key, find_step_size=True):
             return init_kernel(
@@ -194,56 +235,58 @@ class _Chains:
         return init, step
 
     def start_chain(self, rng_key, args, own, best):
-        """Where one chain starts, ``(k_nuts, u_start, shift, scale, inv_mass)``. ``own``, ``best``: ``(mode,
-        potential)`` this chain's L-BFGS reached and the best of all chains'; the chain whitens at its own
-        mode unless that is far worse than the best (without L-BFGS: at a prior draw, unwhitened)."""
+        """Where one chain starts, ``(k_nuts, u_start, shift, scale, inv_mass, state)``. ``own``, ``best``:
+        ``(mode, potential)`` this chain's L-BFGS reached and the best of all chains'; the chain whitens at its
+        own mode unless that is far worse than the best (without L-BFGS: at a prior draw, unwhitened).
+        ``state``: the adapted coordinates' (``None`` where they do not adapt)."""
         k_prior, k_jitter, k_nuts = jax.random.split(rng_key, 3)
         if self.config.map_steps > 0:
             return (k_nuts, *self.laplace_start(k_jitter, args, own, best))
-        z0 = self.space.prior_start(k_prior, args)
-        return k_nuts, jnp.zeros_like(z0), z0, jnp.eye(z0.shape[0], dtype=z0.dtype), None
+        state, z0 = self.adapt_coords(args, self.space.prior_start(k_prior, args))
+        return k_nuts, jnp.zeros_like(z0), z0, jnp.eye(z0.shape[0], dtype=z0.dtype), None, state
 
     def laplace_start(self, k_jitter, args, own, best):
-        """``(u_start, shift, scale, inv_mass)`` of a chain started from a Laplace draw at its mode."""
+        """``(u_start, shift, scale, inv_mass, state)`` of a chain started from a Laplace draw at its mode."""
         from bayescale.inference.start import laplace_factor  # optax: only when a program is built
 
-        pe = self.space.potential(args)
-        z_map = jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0])
+        state, z_map = self.adapt_coords(args, jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0]))
+        pe = self.space.potential(args, state)
         chol = laplace_factor(pe, z_map)
         dim = z_map.shape[0]
         u_start = plausible_jitter(pe, z_map, chol, jax.random.normal(k_jitter, z_map.shape, z_map.dtype))
         if self.config.whiten:
-            return u_start, z_map, chol, None
+            return u_start, z_map, chol, None, state
         # Raw coordinates: the Laplace covariance only starts the mass-matrix adaptation.
         u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z_map.dtype)
-        return u_start, shift, scale, (chol @ chol.T if self.config.dense_mass else jnp.sum(chol**2, axis=1))
+        inv_mass = chol @ chol.T if self.config.dense_mass else jnp.sum(chol**2, axis=1)
+        return u_start, shift, scale, inv_mass, state
 
     def sample_chain(self, start, args):
         """One chain's warmup and draws from its start (:meth:`start_chain`)."""
-        k_nuts, u_start, shift, scale, inv_mass = start
+        k_nuts, u_start, shift, scale, inv_mass, state = start
         num_warmup, num_samples = self.config.num_warmup, self.config.num_samples
-        init, step = self.nuts(args, shift, scale)
-        state = init(u_start, inv_mass, k_nuts)
+        init, step = self.nuts(args, shift, scale, state)
+        chain = init(u_start, inv_mass, k_nuts)
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
         # sampling by its iteration counter, so one copy of the kernel is compiled.
-        state, (z, stats) = scan_with_progress(
-            step, state, num_warmup + num_samples, enabled=bool(self.config.progress_bar)
+        chain, (z, stats) = scan_with_progress(
+            step, chain, num_warmup + num_samples, enabled=bool(self.config.progress_bar)
         )
         warm = {"diverging": jnp.sum(stats["diverging"][:num_warmup]), "n_steps": jnp.sum(stats["n_steps"][:num_warmup])}
-        z = jax.vmap(self.space.to_model)(z[num_warmup:])
+        z = jax.vmap(lambda zf: self.space.to_model(zf, state))(z[num_warmup:])
         stats = {k: v[num_warmup:] for k, v in stats.items()}
-        return z, stats, warm, (state, shift, scale)
+        return z, stats, warm, (chain, shift, scale, state)
 
     def extend_chain(self, carry, args):
         """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
         further adaptation): the same Markov chain, continued."""
-        state, shift, scale = carry
-        init, step = self.nuts(args, shift, scale)
+        chain, shift, scale, state = carry
+        init, step = self.nuts(args, shift, scale, state)
         # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
-        init(state.z, state.adapt_state.inverse_mass_matrix, state.rng_key, find_step_size=False)
-        state, (z, stats) = scan_with_progress(step, state, self.config.num_samples,
+        init(chain.z, chain.adapt_state.inverse_mass_matrix, chain.rng_key, find_step_size=False)
+        chain, (z, stats) = scan_with_progress(step, chain, self.config.num_samples,
                                                enabled=bool(self.config.progress_bar))
-        return jax.vmap(self.space.to_model)(z), stats, (state, shift, scale)
+        return jax.vmap(lambda zf: self.space.to_model(zf, state))(z), stats, (chain, shift, scale, state)
 
     def finish(self, z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the

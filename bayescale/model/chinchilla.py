@@ -150,7 +150,8 @@ def chinchilla_compute_for_loss(params: Mapping, loss) -> dict[str, np.ndarray]:
     params : mapping
         ``E, A, B, alpha, beta``: arrays of shape ``(S,)`` (or scalars).
     loss : array_like
-        Target losses, shape ``(K,)``.
+        Target losses, shape ``(K,)`` (every draw against every target), or ``(S, K)``: draw ``s``
+        against its own row of targets.
 
     Returns
     -------
@@ -168,7 +169,8 @@ def chinchilla_compute_for_loss(params: Mapping, loss) -> dict[str, np.ndarray]:
     ('2.1e+25', False)
     """
     p = {k: np.atleast_1d(np.asarray(params[k], dtype=np.float64))[:, None] for k in NAMES}
-    ell = np.atleast_1d(np.asarray(loss, dtype=np.float64))[None, :]
+    ell = np.asarray(loss, dtype=np.float64)
+    ell = ell if ell.ndim == 2 else np.atleast_1d(ell)[None, :]
     r = ell - p["E"]
     ok = r > 0
     s = p["alpha"] + p["beta"]

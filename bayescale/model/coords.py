@@ -23,12 +23,27 @@ class SamplerCoords(NamedTuple):
     Both functions map a dict of unconstrained values keyed by latent site (scalars or
     arrays of draws) to another such dict with the same keys; sites they do not mention
     pass through. ``log_det`` is the log absolute determinant of the Jacobian of
-    ``to_model`` (``None``: volume-preserving).
+    ``to_model`` (``None``: volume-preserving). ``sites``: the sites the map mixes (a grouped
+    pooling applies a law's map to per-group arrays only where all of them have one layout).
+
+    ``mode_penalty``: a function of the coordinates added to the potential while each chain's start
+    (its L-BFGS mode) is sought, never while sampling (a hierarchical model's density has no mode:
+    :mod:`bayescale.model.partial_pooling`); ``None``: nothing.
+
+    ``adapt``: coordinates that depend on where the chain starts. ``None``: the functions above take
+    the coordinates alone. Otherwise the mode is sought in ``from_model``'s coordinates with
+    ``state=None`` (the map's base), then ``adapt(x, grad, hess, unravel)`` (the mode as a dict, the
+    potential's gradient and Hessian there, flat, and the map from flat to dict) returns a state
+    (a pytree of arrays, fixed for the chain), and the functions take it:
+    ``to_model(x, state)``, ``from_model(u, state)``, ``log_det(x, state)``.
     """
 
     to_model: Callable
     from_model: Callable
     log_det: Callable | None = None
+    sites: tuple = ()
+    mode_penalty: Callable | None = None
+    adapt: Callable | None = None
 
 
 def share_coords(level: str = "E", parts: tuple[str, ...] = ("A_ref", "B_ref")) -> SamplerCoords:
@@ -77,4 +92,4 @@ def share_coords(level: str = "E", parts: tuple[str, ...] = ("A_ref", "B_ref")) 
             u[p] = log_level + x[p]
         return u
 
-    return SamplerCoords(to_model=to_model, from_model=from_model)
+    return SamplerCoords(to_model=to_model, from_model=from_model, sites=(level, *parts))

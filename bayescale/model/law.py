@@ -218,6 +218,7 @@ class Law:
 
         Returns ``C``, ``N_opt``, ``D_opt`` (``inf`` where the draw cannot reach the
         target), ``tokens_per_param`` (``nan`` there) and ``reachable``, each ``(S, K)``.
+        A 2-D ``loss`` of shape ``(S, K)`` pairs draw ``s`` with its own row of targets.
         """
         self.require_frontier()
         if self.compute_for_loss_fn is not None:
@@ -244,10 +245,11 @@ def _compute_for_loss_by_bisection(law: Law, params: Mapping, loss, iterations: 
     target above the loss of a one-parameter, one-token run is refused (nothing to compute).
     """
     p = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
-    ell = np.atleast_1d(np.asarray(loss, dtype=np.float64))
-    S, K = next(iter(p.values())).shape[0], ell.size
+    ell = np.asarray(loss, dtype=np.float64)
+    S = next(iter(p.values())).shape[0]
+    K = ell.shape[1] if ell.ndim == 2 else ell.size
     flat = {k: np.repeat(v, K) for k, v in p.items()}  # (S * K,): draw s, target k at s * K + k
-    target = np.tile(ell, S)
+    target = ell.reshape(-1) if ell.ndim == 2 else np.tile(np.atleast_1d(ell), S)
 
     with jax.enable_x64(True):  # one compiled program for every step of the bisection, in float64
         jitted = jax.jit(lambda q, log10C: numerical_frontier(law.log_loss, q, 10.0**log10C, paired=True))

@@ -68,7 +68,8 @@ class ScalingModel:
     likelihood : str or Likelihood
         ``"student_t"`` (default), ``"normal"``, ``"huber"``, or a :class:`~bayescale.Likelihood`.
     pooling : str or Pooling
-        ``"complete"`` (default), ``"partial"`` or ``"none"`` (see :mod:`bayescale.model.pooling`).
+        ``"complete"`` (default), ``"partial"``, ``"none"``, or e.g. ``bs.PartialPooling(shared=("E",))``
+        (per parameter pooled, shared or independent; see :mod:`bayescale.model.pooling`).
     error_model : str or ErrorModel
         ``"extrapolation"`` (default: independent runs, and beyond the data's compute a discrepancy
         whose variance grows with the distance, :class:`~bayescale.Extrapolation`),
@@ -118,7 +119,7 @@ class ScalingModel:
     def cache_key(self) -> tuple:
         """What identifies the compiled program of this model (with the data's shape and the sampler settings)."""
         return (
-            self.law.name, id(self.law), self.likelihood, self.pooling.name, self.error_model.program_key,
+            self.law.name, id(self.law), self.likelihood, self.pooling.key, self.error_model.program_key,
             tuple(sorted((k, hash(v)) for k, v in self.priors.items())),
         )
 

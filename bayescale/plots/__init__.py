@@ -16,6 +16,7 @@ from bayescale.plots.downstream import plot_accuracy, plot_link
 from bayescale.plots.frontier import plot_frontier, plot_isoflop, plot_tokens_per_param
 from bayescale.plots.law import plot_law, plot_pairs, plot_residuals
 from bayescale.plots.planning import plot_plan, save_fit_figures
+from bayescale.plots.recipes import plot_multiplier
 
 __all__ = [
     "CHINCHILLA_REFERENCE",
@@ -29,5 +30,6 @@ __all__ = [
     "plot_backtest",
     "plot_accuracy",
     "plot_link",
+    "plot_multiplier",
     "save_fit_figures",
 ]

@@ -2,7 +2,7 @@
 uncertainty through.
 
 A forecast of a task's accuracy at a new run ``(N, D)`` pairs each posterior predictive draw of the run's loss
-(``loss_fit.predict_draws(N, D, noise=True)``: the law, the error model's discrepancy beyond the data and the
+(``loss_fit.predict_draws(N, D)["pred"]``: the law, the error model's discrepancy beyond the data and the
 run-to-run noise) with a draw of the task's link (a random permutation of the link's draws, cycled when the
 two counts differ), so both posteriors' uncertainty reaches the accuracy. ``acc_*`` is the expected accuracy
 of such a run; ``pred_*`` adds the benchmark's own noise, a beta-binomial draw of correct answers out of

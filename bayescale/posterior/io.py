@@ -78,7 +78,7 @@ def load(path: str | os.PathLike, *, law: Law | None = None) -> ScalingFit:
             names=meta.get("names", {}), U=np.asarray(const["U"]) if "U" in const else None,
         )
         model = ScalingModel(law=law, likelihood=Likelihood.from_dict(meta["likelihood"]),
-                             pooling=meta.get("pooling", "complete"), priors=priors_from_json(meta["priors"]),
+                             pooling=meta.get("pooling_options", meta.get("pooling", "complete")), priors=priors_from_json(meta["priors"]),
                              error_model=ErrorModel.from_dict(meta.get("error_model")))
         settings = dict(
             model=model,

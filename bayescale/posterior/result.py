@@ -357,6 +357,7 @@ def metadata(fit: "ScalingFit") -> dict:
         "seed": fit.seed,
         "names": dict(fit.data.names),
         "pooling": fit.pooling.name,
+        "pooling_options": fit.pooling.to_dict(),
         "error_model": fit.model.error_model.to_dict(),
         "group_labels": None if fit.group_labels is None else list(fit.group_labels),
         "sampler_used": fit.sampler,
