@@ -16,6 +16,10 @@ from bayescale.model.spec import padded_runs
 
 from conftest import SEED, FAST
 
+# ArviZ 0.23's numba path of mcse(method='sd') raises TypeError under numba 0.65 (not a dependency of
+# bayescale; nutpie, a benchmark peer, installs it): these comparisons use ArviZ's NumPy path.
+az.Numba.disable_numba()
+
 LAW_PARAMS = ("E", "A", "B", "alpha", "beta")
 #: Monte-Carlo tolerance: posterior means and standard deviations of the two samplers agree within
 #: this many combined Monte-Carlo standard errors (ArviZ's ``mcse``, from each fit's own ESS).

@@ -16,6 +16,10 @@ from bayescale import errors
 
 from conftest import FAST, SEED
 
+# ArviZ 0.23's numba path of mcse(method='sd') raises TypeError under numba 0.65 (not a dependency of
+# bayescale; nutpie, a benchmark peer, installs it): these comparisons use ArviZ's NumPy path.
+az.Numba.disable_numba()
+
 MC_SIGMAS = 4.5
 
 
