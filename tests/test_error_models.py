@@ -238,10 +238,10 @@ def error_fit(request, example_data):
 def test_offsets_fit_converges(error_fit):
     """Offsets (and the default, whose program is the independent one) converge at the default settings
     (seed offsets 0, 1, 2 checked). The walk's convergence is not asserted: at seed offset 2 it had 1
-    divergent draw of 2,000 even at target_accept 0.95 (README, Error models: its sampling is not yet
+    divergent draw of 2,000 even at target_accept 0.95 (docs/guide/error-models.md: its sampling is not yet
     reliable), so a test of it would be seed luck."""
     if error_fit.model.error_model.name == "random_walk":
-        pytest.skip("the random walk's convergence is a known open problem (README, Error models)")
+        pytest.skip("the random walk's convergence is a known open problem (docs/guide/error-models.md)")
     assert error_fit.diagnostics.converged, error_fit.diagnostics.problems
 
 

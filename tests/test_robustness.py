@@ -1,6 +1,6 @@
 """Robustness under bad input: every malformed table gets a named bayescale error or warning.
 
-The cases below are the bad-input table of the README's "Reliability" section; each is
+The cases below are the bad-input table of docs/guide/reliability.md ("Bad input never reaches the sampler"); each is
 checked exactly (``test_bad_input_case``) and then at random positions, values and sizes
 by hypothesis (``test_*_property``). The contract: building a ScalingData and checking
 it for a 5-parameter law either succeeds with finite, positive columns, or raises a

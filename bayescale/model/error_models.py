@@ -89,7 +89,7 @@ class Extrapolation(ErrorModel):
     The default ``per_decade`` is measured, not learned from the data being fitted (nothing inside
     the range informs it): it is the maximum-likelihood scale of the law's extrapolation errors on
     the real backtests of Epoch, Porian et al. and Li et al. (``benchmarks/real_backtests.py``,
-    README, "Error models": 0.0213 fitted on all 17 splits; held out, with the scale fitted on the other
+    docs/guide/error-models.md: 0.0213 fitted on all 17 splits; held out, with the scale fitted on the other
     splits, 50% / 90% coverage 0.46 / 0.91, on the other datasets 0.39 / 0.73). ``per_decade=0`` trusts the law exactly (the same as :class:`Independent`).
 
     Examples
@@ -150,7 +150,7 @@ class Extrapolation(ErrorModel):
 class Offsets(ErrorModel):
     """An independent offset in log loss per level of each axis in ``by`` (``"C"``, ``"N"``, ``"D"``).
 
-    Measured on the real backtests (README, "Error models"): offsets by C, with or without N, leave
+    Measured on the real backtests (docs/guide/error-models.md): offsets by C, with or without N, leave
     most splits as they were but took the median forecast error of Porian et al.'s tuned,
     constant-schedule splits from 8% to 38% (porian:4) and from 7% to 44% (porian:8): per-budget
     offsets are confounded with the law's trend over compute. Not a default for extrapolation.
