@@ -22,7 +22,7 @@ from bayescale.errors import (AtChanceWarning, CacheWarning, ConvergenceWarning,
 #: Name -> the module that defines it (imported on first use).
 _LAZY = {
     # what is fitted
-    "ScalingModel": "bayescale.model.spec", "Law": "bayescale.model.law", "LAWS": "bayescale.model.laws",
+    "ScalingModel": "bayescale.model.spec", "Law": "bayescale.model.law", "LAWS": "bayescale.model.law_registry",
     "CHINCHILLA": "bayescale.model.chinchilla", "ChinchillaParams": "bayescale.model.chinchilla",
     "chinchilla_loss": "bayescale.model.chinchilla", "chinchilla_log_loss": "bayescale.model.chinchilla",
     "chinchilla_frontier": "bayescale.model.chinchilla", "custom_law": "bayescale.model.custom",
@@ -62,7 +62,7 @@ _LAZY = {
     "plot_backtest": "bayescale.plots",
 }
 #: Modules offered as attributes (``bs.datasets``, ``bs.plots``, ...), imported on first use.
-_MODULES = {"datasets": "bayescale.datasets", "laws": "bayescale.model.laws", "pooling": "bayescale.model.pooling",
+_MODULES = {"datasets": "bayescale.datasets", "laws": "bayescale.model.law_registry", "pooling": "bayescale.model.pooling",
             "batch": "bayescale.fitting.batch", "compile_cache": "bayescale.inference.compile_cache",
             "plots": "bayescale.plots"}
 

@@ -91,7 +91,7 @@ _TOP_LEVEL = {id(getattr(api, n)) for n in api.__all__}
 
 
 def _skip_top_level_classes(app, what, name, obj, skip, options):
-    """A module page (``bayescale.model.laws``, ``bayescale.errors``) leaves out the classes exported at the top
+    """A module page (``bayescale.model.law_registry``, ``bayescale.errors``) leaves out the classes exported at the top
     level: they are documented once, as ``bayescale.<name>``."""
     if what == "module" and isinstance(obj, type) and id(obj) in _TOP_LEVEL:
         return True

@@ -6,9 +6,9 @@ import pytest
 
 import bayescale as bs
 from bayescale import errors
-from bayescale.model.laws import chinchilla_frontier
+from bayescale.model.law_registry import chinchilla_frontier
 from bayescale.model.frontier import numerical_frontier
-from bayescale.model.laws import CHINCHILLA, KAPLAN
+from bayescale.model.law_registry import CHINCHILLA, KAPLAN
 
 from conftest import SEED, FAST
 from lawsim import TRUTH, simulate

@@ -22,7 +22,7 @@ from bayescale.data import ScalingData
 from bayescale.errors import ConfigError
 from bayescale.model.error_models import DEFAULT_ERROR_MODEL, ErrorModel, get_error_model
 from bayescale.model.law import Law, covariate_values
-from bayescale.model.laws import get_law
+from bayescale.model.law_registry import get_law
 from bayescale.model.likelihoods import Likelihood, get_likelihood
 from bayescale.model.pooling import Pooling, get_pooling
 from bayescale.model.priors import Prior, merge_priors
@@ -138,7 +138,7 @@ class ScalingModel:
         >>> bs.ScalingModel(bs.custom_law(lambda p, N: p["E"] + 0 * N, priors={"E": bs.Prior("Normal", loc=0, scale=1)}, covariates=("N",))).program_key is None
         True
         """
-        from bayescale.model.laws import LAWS
+        from bayescale.model.law_registry import LAWS
 
         if LAWS.get(self.law.name) is not self.law:
             return None

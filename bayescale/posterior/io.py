@@ -11,7 +11,7 @@ from bayescale.errors import ConfigError, FileFormatError
 from bayescale.inference.config import SamplerConfig
 from bayescale.model.law import Law
 from bayescale.model.error_models import ErrorModel
-from bayescale.model.laws import get_law
+from bayescale.model.law_registry import get_law
 from bayescale.model.likelihoods import Likelihood
 from bayescale.model.priors import priors_from_json
 from bayescale.model.spec import ScalingModel

@@ -26,7 +26,7 @@ _PROGRAMS: dict = {}
 
 
 def _program(law, what: str, fn: Callable) -> Program:
-    from bayescale.model.laws import LAWS
+    from bayescale.model.law_registry import LAWS
 
     stable = LAWS.get(law.name) is law
     key = (law.name, what) if stable else (id(law), what)

@@ -37,7 +37,7 @@ def power_law_log_loss(params: Mapping, x):
 
     Examples
     --------
-    >>> from bayescale.model.laws import power_law_log_loss
+    >>> from bayescale.model.law_registry import power_law_log_loss
     >>> import math
     >>> round(math.exp(float(power_law_log_loss(dict(E=1.7, A=50.0, alpha=0.1), 1e20))), 4)
     2.2
@@ -91,7 +91,7 @@ def kaplan_log_loss(params: Mapping, N, D):
 
     Examples
     --------
-    >>> from bayescale.model.laws import kaplan_log_loss
+    >>> from bayescale.model.law_registry import kaplan_log_loss
     >>> import math
     >>> p = dict(N_c=8.8e13, D_c=5.4e13, alpha_N=0.076, alpha_D=0.095)
     >>> round(math.exp(float(kaplan_log_loss(p, 1e9, 1e11))), 3)
@@ -174,7 +174,7 @@ def data_constrained_log_loss(params: Mapping, N, D, U):
 
     Examples
     --------
-    >>> from bayescale.model.laws import data_constrained_log_loss, chinchilla_log_loss
+    >>> from bayescale.model.law_registry import data_constrained_log_loss, chinchilla_log_loss
     >>> p = dict(E=1.8, A=480.0, B=2100.0, alpha=0.35, beta=0.37, R_D=15.0, R_N=5.0)
     >>> one_epoch = float(data_constrained_log_loss(p, 1e8, 1e10, 1e10))
     >>> round(one_epoch - float(chinchilla_log_loss(p, 1e8, 1e10)), 6)
@@ -226,7 +226,7 @@ def broken_power_law_log_loss(params: Mapping, x):
 
     Examples
     --------
-    >>> from bayescale.model.laws import broken_power_law_log_loss
+    >>> from bayescale.model.law_registry import broken_power_law_log_loss
     >>> import math
     >>> p = dict(E=1.5, A=30.0, alpha=0.1, delta_alpha=0.2, x_b=1e20, f=0.5)
     >>> round(math.exp(float(broken_power_law_log_loss(p, 1e18))), 4)

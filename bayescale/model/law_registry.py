@@ -27,7 +27,7 @@ from bayescale.model.chinchilla import (
 )
 from bayescale.model.custom import custom_law
 from bayescale.model.law import COVARIATES, Law, covariate_values
-from bayescale.model.more_laws import (
+from bayescale.model.law_families import (
     BROKEN_POWER_LAW,
     DATA_CONSTRAINED,
     KAPLAN,
