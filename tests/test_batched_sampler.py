@@ -144,6 +144,8 @@ def test_chees_pointwise_values_are_the_samplers(chees_fits, example_fit):
     assert abs(a["elpd_loo"] - b["elpd_loo"]) < 1.0, (a, b)
     # Without them: the same compiled sampler (nothing traced), no per-point groups.
     before = sum(TRACE_COUNTS.values())
-    none = bs.fit_many([fit.data, fit.data], seed=SEED, method="chees", pointwise=False, until_converged=0, **FAST)[0]
+    # (Not extended, so not always converged at this budget: its convergence is not what this checks.)
+    none = bs.fit_many([fit.data, fit.data], seed=SEED, method="chees", pointwise=False, until_converged=0, warn=False,
+                       **FAST)[0]
     assert sum(TRACE_COUNTS.values()) == before
     assert "log_likelihood" not in none.idata.groups() and "posterior_predictive" not in none.idata.groups()
