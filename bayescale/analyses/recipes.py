@@ -206,8 +206,7 @@ def compare_recipes(fit, baseline, candidate, C=None, *, N=None, D=None, prob: f
     pa, pb = _pair(fit, baseline, candidate)
     out = multiplier_draws(pa, pb, C, N=N, D=D, law=fit.law)
     Cv = out["C"]
-    cols = {} if C is not None else {"N": np.broadcast_arrays(positive_values("N", N), positive_values("D", D))[0],
-                                     "D": np.broadcast_arrays(positive_values("N", N), positive_values("D", D))[1]}
+    cols = {} if C is not None else dict(zip("ND", np.broadcast_arrays(positive_values("N", N), positive_values("D", D))))
     summarise(cols, "multiplier", out["multiplier"], prob)
     cols["p_reachable"] = np.mean(np.isfinite(out["compute_baseline"]), axis=0)
     if C is not None:
