@@ -91,19 +91,15 @@ class SamplerConfig:
         if self.progress_bar is None:
             object.__setattr__(self, "progress_bar", _default_progress_bar())
 
+    def program_key(self) -> tuple:
+        """What changes the NUTS programs: every setting but ``target_accept``, which NUTS takes as an argument
+        (so a refit after divergences at a higher ``target_accept`` compiles nothing)."""
+        return (self.num_chains, self.num_warmup, self.num_samples, self.max_tree_depth, self.dense_mass,
+                self.map_steps, bool(self.progress_bar), self.chain_method, self.whiten)
+
     def compile_key(self) -> tuple:
-        return (
-            self.num_chains,
-            self.num_warmup,
-            self.num_samples,
-            float(self.target_accept),
-            self.max_tree_depth,
-            self.dense_mass,
-            self.map_steps,
-            bool(self.progress_bar),
-            self.chain_method,
-            self.whiten,
-        )
+        """Every setting that changes a program that bakes ``target_accept`` in (ChEES's)."""
+        return (*self.program_key(), float(self.target_accept))
 
     def vectorized_chains(self) -> bool:
         """Whether the chains run side by side (``vmap``): ``chain_method``, with ``"auto"`` resolved by the

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc import hmc
@@ -101,16 +102,17 @@ def _build_programs(
 def _single_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, Callable]:
     """The jitted ``(start, sample, extend)`` of one dataset; its chains split across host devices."""
 
-    def start(rng_key, args):
+    def start(rng_key, args, target):  # the starts do not depend on target_accept
         TRACE_COUNTS[key] += 1
         return chains.start_all(rng_key, args, True)
 
-    def sample(starts, args):
-        return chains.sample_all(starts, args, True)
+    def sample(starts, args, target):
+        return chains.sample_all(starts, args, target, True)
 
-    def extend(carry, args):
+    def extend(carry, args, target):
         TRACE_COUNTS[(key, "extend")] += 1
-        z, stats, carry = map_leading(lambda c: chains.extend_chain(c, args), carry, vectorize=chains.vectorize)
+        z, stats, carry = map_leading(lambda c: chains.extend_chain(c, args, target), carry,
+                                      vectorize=chains.vectorize)
         return (*chains.finish(z, stats, {}, args), carry)
 
     # The extender is traced and compiled (or read from disk) only when a fit first needs more draws.
@@ -128,12 +130,12 @@ def _batched_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, 
     from fit's.
     """
 
-    def start_many(rng_keys, args):
+    def start_many(rng_keys, args, target):
         TRACE_COUNTS[key] += 1
         return map_leading(lambda ka: chains.start_all(*ka, False), (rng_keys, args), vectorize=False)
 
-    def sample_many(starts, args):
-        return map_leading(lambda sa: chains.sample_all(*sa, False), (starts, args), vectorize=False)
+    def sample_many(starts, args, target):
+        return map_leading(lambda sa: chains.sample_all(*sa, target, False), (starts, args), vectorize=False)
 
     return jax.jit(start_many), jax.jit(sample_many), None
 
@@ -209,9 +211,10 @@ class _Chains:
         rounds = ADAPT_ROUNDS if self.config.map_steps > 0 else 0
         return lax.fori_loop(0, rounds, round_, self.adapt_at(args, z))
 
-    def nuts(self, args, shift, scale, state=None):
+    def nuts(self, args, shift, scale, state, target):
         """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)`` (adapted by
-        ``state``)."""
+        ``state``), its step size adapted to the acceptance rate ``target`` (an argument of the program, not a
+        constant of it: a refit at a higher ``target_accept`` runs the same compiled programs)."""
         init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_white_gen, algo="NUTS")
         white_args, config = (args, shift, scale, state), self.config
 
@@ -221,7 +224,7 @@ class _Chains:
                 config.num_warmup,
                 inverse_mass_matrix=inv_mass,
                 dense_mass=config.dense_mass,
-                target_accept_prob=float(config.target_accept),
+                target_accept_prob=target,
                 max_tree_depth=config.max_tree_depth,
                 find_heuristic_step_size=find_step_size,
                 model_args=white_args,
@@ -261,11 +264,11 @@ class _Chains:
         inv_mass = chol @ chol.T if self.config.dense_mass else jnp.sum(chol**2, axis=1)
         return u_start, shift, scale, inv_mass, state
 
-    def sample_chain(self, start, args):
+    def sample_chain(self, start, args, target):
         """One chain's warmup and draws from its start (:meth:`start_chain`)."""
         k_nuts, u_start, shift, scale, inv_mass, state = start
         num_warmup, num_samples = self.config.num_warmup, self.config.num_samples
-        init, step = self.nuts(args, shift, scale, state)
+        init, step = self.nuts(args, shift, scale, state, target)
         chain = init(u_start, inv_mass, k_nuts)
         # One scan over warmup and draws: NumPyro's kernel switches from adapting to
         # sampling by its iteration counter, so one copy of the kernel is compiled.
@@ -277,11 +280,11 @@ class _Chains:
         stats = {k: v[num_warmup:] for k, v in stats.items()}
         return z, stats, warm, (chain, shift, scale, state)
 
-    def extend_chain(self, carry, args):
+    def extend_chain(self, carry, args, target):
         """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
         further adaptation): the same Markov chain, continued."""
         chain, shift, scale, state = carry
-        init, step = self.nuts(args, shift, scale, state)
+        init, step = self.nuts(args, shift, scale, state, target)
         # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
         init(chain.z, chain.adapt_state.inverse_mass_matrix, chain.rng_key, find_step_size=False)
         chain, (z, stats) = scan_with_progress(step, chain, self.config.num_samples,
@@ -325,9 +328,9 @@ class _Chains:
         return map_leading(lambda kmv: self.start_chain(kmv[0], args, (kmv[1], kmv[2]), best), (keys, modes, values),
                            vectorize=self.vectorize, shard=shard_chains)
 
-    def sample_all(self, starts, args, shard_chains):
+    def sample_all(self, starts, args, target, shard_chains):
         """Every chain's warmup and draws, and their constrained values (:meth:`finish`)."""
-        z, stats, warm, carry = map_leading(lambda st: self.sample_chain(st, args), starts,
+        z, stats, warm, carry = map_leading(lambda st: self.sample_chain(st, args, target), starts,
                                             vectorize=self.vectorize, shard=shard_chains)
         return (*self.finish(z, stats, warm, args), carry)
 
@@ -358,12 +361,13 @@ def get_runner(
     holds the chains' final states, which :func:`get_extender` continues.
     """
     shapes = tuple(jnp.shape(a) for a in jax.tree_util.tree_leaves(example_args))
-    key = (cache_key, config.compile_key(), shapes, batched, obs_site, len(jax.local_devices()),
+    key = (cache_key, config.program_key(), shapes, batched, obs_site, len(jax.local_devices()),
            None if coords is None else id(coords))
     _RUNNERS.max_size = MAX_RUNNERS
     runner, _ = _RUNNERS.get(key, lambda: _lazy_runner(model, config, example_args, key, batched, obs_site, coords,
                                                        disk_key))
-    return runner, key
+    target = _target(config)
+    return _AtTarget(runner, target), (key, float(target))
 
 
 def _lazy_runner(model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool, obs_site, coords,
@@ -372,7 +376,7 @@ def _lazy_runner(model, config: SamplerConfig, example_args: tuple, key: Any, ba
     one has to be compiled, not when the executable cache has them."""
     programs = functools.cache(lambda: _build_programs(model, config, example_args, key, batched=batched,
                                                        obs_site=obs_site, coords=coords))
-    on_disk = None if disk_key is None else (disk_key, config.compile_key(), config.vectorized_chains(), batched,
+    on_disk = None if disk_key is None else (disk_key, config.program_key(), config.vectorized_chains(), batched,
                                               obs_site)
     runner = TwoStage(lambda: tuple(programs()[:2]), disk_key=on_disk)
     extender = None if batched else Program(lambda: programs()[2], disk_key=on_disk)
@@ -387,10 +391,31 @@ def get_extender(key: Any) -> Callable:
     the runner or a previous extension returned) with the step size and metric adapted
     in warmup. One program per runner, compiled on first use and reused.
     """
-    if key not in _RUNNERS:
+    program_key, target = key
+    if program_key not in _RUNNERS:
         raise KeyError("this runner's compiled programs were dropped (more than MAX_RUNNERS samplers compiled "
                        "since); get the runner again with get_runner before its extender")
-    extender = _RUNNERS[key][1]
+    extender = _RUNNERS[program_key][1]
     if extender is None:
         raise ValueError("batched runners have no extender; extend one dataset's fit at a time")
-    return extender
+    return _AtTarget(extender, np.float32(target))
+
+
+def _target(config: SamplerConfig) -> np.float32:
+    """``target_accept`` as the programs' last argument (one abstract type whatever its value)."""
+    return np.float32(config.target_accept)
+
+
+class _AtTarget:
+    """A compiled program (:class:`~bayescale.inference.aot.TwoStage` or
+    :class:`~bayescale.inference.aot.Program`) with ``target_accept`` bound as its last argument:
+    ``runner(rng_key, args)`` as before, one compiled program for every ``target_accept``."""
+
+    def __init__(self, program, target: np.float32) -> None:
+        self.program, self.target = program, target
+
+    def compile(self, *args, **kwargs):
+        return self.program.compile(*args, self.target, **kwargs)
+
+    def __call__(self, *args):
+        return self.program(*args, self.target)
