@@ -68,7 +68,7 @@ def test_first_fit_compiles_two_programs_and_no_extender(example_data):
     assert sum(TRACE_COUNTS.values()) == before + 1
     assert compiles <= 6  # (fewer when JAX's persistent cache already holds the two)
     runner, key = compiled_runner(fit.model, sampler_config(fit.model, **settings), fit.model.args(data, fit.ref)[0])
-    assert [len(exe) for exe in runner._executables.values()] == [2]
+    assert [len(exe) for exe in runner.program._executables.values()] == [2]
     assert TRACE_COUNTS[key] == 1 and TRACE_COUNTS[(key, "extend")] == 0
     # A refit of the same shape compiles nothing, nor does one of another length padded to the same size.
     _, again = _compiles_during(lambda: bs.fit(data, seed=SEED + 1, until_converged=0, warn=False, **settings))

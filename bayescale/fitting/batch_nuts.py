@@ -71,4 +71,4 @@ def _extend(fit, draws: Draws, carry, i: int, settings, pointwise: bool):
     args_i, _ = fit.model.args(fit.data, fit.ref)
     _, key = compiled_runner(fit.model, settings.config, args_i, pointwise=pointwise)
     carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
-    return extend_until_converged(fit, draws, carry_i, get_extender(key), args_i, settings.until_converged)
+    return extend_until_converged(fit, draws, carry_i, get_extender(key, settings.config.target_accept), args_i, settings.until_converged)

@@ -176,7 +176,7 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
         *out, carry = jax.device_get(runner(rng_key, args))
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels, refits=refits)
-    return extend_until_converged(result, draws, carry, get_extender(key), args, until_converged)
+    return extend_until_converged(result, draws, carry, get_extender(key, config.target_accept), args, until_converged)
 
 
 def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_converged: int,

@@ -31,7 +31,7 @@ import jax
 
 from bayescale.inference import executable_cache
 
-__all__ = ["TwoStage", "Program"]
+__all__ = ["TwoStage", "Program", "BoundLast"]
 
 
 def _signature(args: tuple) -> Any:
@@ -172,3 +172,18 @@ class Program(_Cached):
 
     def __call__(self, *args):
         return self.compile(*args)(*args)
+
+
+class BoundLast:
+    """A :class:`TwoStage` or :class:`Program` with its last argument bound: ``bound(*args)`` is
+    ``program(*args, last)``. NUTS takes ``target_accept`` so (:mod:`bayescale.inference.nuts`): one
+    compiled program serves every value."""
+
+    def __init__(self, program: TwoStage | Program, last: Any) -> None:
+        self.program, self.last = program, last
+
+    def compile(self, *args, **kwargs):
+        return self.program.compile(*args, self.last, **kwargs)
+
+    def __call__(self, *args):
+        return self.program(*args, self.last)

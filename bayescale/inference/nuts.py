@@ -29,9 +29,9 @@ programs compiled ahead of time (:mod:`bayescale.inference.aot`): steps 1-2's st
 
 Because data are arguments, a refit of same-shaped data (lengths padded to shared sizes by
 :meth:`ScalingModel.args <bayescale.model.spec.ScalingModel.args>`) reuses the compiled
-program (:data:`TRACE_COUNTS` counts traces; the tests check it), and the same
-program is mapped over datasets by :func:`bayescale.fit_many`. Compiled programs
-also persist across processes in JAX's compilation cache (:mod:`bayescale.inference.compile_cache`).
+program (:data:`TRACE_COUNTS` counts traces; the tests check it), as does a refit at another
+``target_accept`` (an argument of the programs); :func:`bayescale.fit_many` maps the same program over
+datasets, and :mod:`bayescale.inference.executable_cache` keeps the programs across processes.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from jax import lax
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.hmc import hmc
 
-from bayescale.inference.aot import Program, TwoStage
+from bayescale.inference.aot import BoundLast, Program, TwoStage
 from bayescale.inference.common import LatentSpace, map_leading, plausible_jitter
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.pointwise import observation
@@ -166,8 +166,7 @@ class _Chains:
 
     def potential_white_gen(self, args, shift, scale, state=None):
         """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
-        pe = self.space.potential(args, state)
-        return lambda u: pe(shift + scale @ u)
+        return (lambda pe: lambda u: pe(shift + scale @ u))(self.space.potential(args, state))
 
     def find_mode(self, rng_key, args):
         """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite); the
@@ -194,8 +193,8 @@ class _Chains:
     def adapt_coords(self, args, z):
         """``(state, z in the adapted coordinates)`` of a chain starting at ``z`` (base coordinates;
         ``(None, z)`` when the coordinates do not adapt): adapted there, then (with ``map_steps``) at the
-        mode of the density in those coordinates, found by L-BFGS, nearer the posterior's bulk than the
-        penalised start (:attr:`SamplerCoords.mode_penalty <bayescale.model.coords.SamplerCoords>`)."""
+        mode of the density in those coordinates (L-BFGS), nearer the posterior's bulk than the penalised
+        start (:attr:`SamplerCoords.mode_penalty <bayescale.model.coords.SamplerCoords>`)."""
         from bayescale.inference.start import lbfgs  # optax: only when a program is built
 
         if not self.space.adaptive:
@@ -366,8 +365,7 @@ def get_runner(
     _RUNNERS.max_size = MAX_RUNNERS
     runner, _ = _RUNNERS.get(key, lambda: _lazy_runner(model, config, example_args, key, batched, obs_site, coords,
                                                        disk_key))
-    target = _target(config)
-    return _AtTarget(runner, target), (key, float(target))
+    return BoundLast(runner, np.float32(config.target_accept)), key
 
 
 def _lazy_runner(model, config: SamplerConfig, example_args: tuple, key: Any, batched: bool, obs_site, coords,
@@ -383,39 +381,20 @@ def _lazy_runner(model, config: SamplerConfig, example_args: tuple, key: Any, ba
     return runner, extender
 
 
-def get_extender(key: Any) -> Callable:
+def get_extender(key: Any, target_accept: float) -> Callable:
     """The compiled extender of the single-dataset runner :func:`get_runner` returned with ``key``.
 
     It maps ``(carry, args)`` to ``(samples, stats, {}, loglik, pp, carry)`` for
     ``num_samples`` more draws of every chain, continued from ``carry`` (the final states
     the runner or a previous extension returned) with the step size and metric adapted
-    in warmup. One program per runner, compiled on first use and reused.
+    in warmup. One program per runner, compiled on first use and reused; ``target_accept`` is the fit's
+    (an argument of the program, as of the runner's).
     """
-    program_key, target = key
-    if program_key not in _RUNNERS:
+    if key not in _RUNNERS:
         raise KeyError("this runner's compiled programs were dropped (more than MAX_RUNNERS samplers compiled "
                        "since); get the runner again with get_runner before its extender")
-    extender = _RUNNERS[program_key][1]
+    extender = _RUNNERS[key][1]
     if extender is None:
         raise ValueError("batched runners have no extender; extend one dataset's fit at a time")
-    return _AtTarget(extender, np.float32(target))
+    return BoundLast(extender, np.float32(target_accept))
 
-
-def _target(config: SamplerConfig) -> np.float32:
-    """``target_accept`` as the programs' last argument (one abstract type whatever its value)."""
-    return np.float32(config.target_accept)
-
-
-class _AtTarget:
-    """A compiled program (:class:`~bayescale.inference.aot.TwoStage` or
-    :class:`~bayescale.inference.aot.Program`) with ``target_accept`` bound as its last argument:
-    ``runner(rng_key, args)`` as before, one compiled program for every ``target_accept``."""
-
-    def __init__(self, program, target: np.float32) -> None:
-        self.program, self.target = program, target
-
-    def compile(self, *args, **kwargs):
-        return self.program.compile(*args, self.target, **kwargs)
-
-    def __call__(self, *args):
-        return self.program(*args, self.target)
