@@ -122,7 +122,8 @@ def fit(
         When the draws have divergences, refit from the start with each of these ``target_accept``
         values in turn (smaller steps), until a fit has none; values not above ``target_accept``
         are skipped, ``()`` never refits. Default (0.95, 0.99). Each is a full fit (its own
-        warmup, then ``until_converged``), compiled once per value and data shape.
+        warmup, then ``until_converged``) with the programs already compiled for this data shape
+        (``target_accept`` is an argument of them, not a constant).
         ``fit.refits`` lists the fits given up (their ``target_accept`` and divergences) and
         ``fit.config.target_accept`` is the one kept. A fit still divergent at the last value is
         returned flagged (``fit.converged`` False), never hidden.
