@@ -7,7 +7,8 @@ starts (L-BFGS, Laplace factor) and their NUTS runs, and compiles them with JAX'
 the caller's thread just before XLA starts (``bs.fit`` starts importing ArviZ in a background
 thread there: :func:`bayescale.posterior.idata.preload_arviz`; ``before_load`` when the programs are
 read from disk instead). :class:`Program` is one such program (the extender of a fit's chains, a
-law's frontier).
+law's frontier); :class:`BoundLast` binds a program's last argument (NUTS's ``target_accept``, so that one
+compiled program serves every value).
 
 Given a ``disk_key`` (what determines the program besides its arguments' signature), both read
 the executables from bayescale's executable cache (:mod:`bayescale.inference.executable_cache`)
