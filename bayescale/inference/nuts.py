@@ -166,7 +166,8 @@ class _Chains:
 
     def potential_white_gen(self, args, shift, scale, state=None):
         """Potential of the whitened coordinates ``u``, ``z = shift + scale @ u`` (constant Jacobian)."""
-        return (lambda pe: lambda u: pe(shift + scale @ u))(self.space.potential(args, state))
+        pe = self.space.potential(args, state)
+        return lambda u: pe(shift + scale @ u)
 
     def find_mode(self, rng_key, args):
         """L-BFGS from a prior draw: the mode reached and its potential (``inf`` where not finite); the
@@ -397,4 +398,3 @@ def get_extender(key: Any, target_accept: float) -> Callable:
     if extender is None:
         raise ValueError("batched runners have no extender; extend one dataset's fit at a time")
     return BoundLast(extender, np.float32(target_accept))
-
