@@ -111,6 +111,20 @@ def test_chees_extends_then_flags_unconverged_fits(chees_fits, example_data, oth
             np.testing.assert_array_equal(f.idata.posterior["alpha"].values[:, :500], first.idata.posterior["alpha"].values)
 
 
+def test_auto_refits_unconverged_chees_fits_with_nuts(chees_fits, example_data, other_data, monkeypatch):
+    """``method="auto"`` picks ChEES for two datasets; a ChEES fit failing its checks after its extensions is
+    refitted alone by NUTS, exactly as ``bs.fit`` fits it (same seed, same draws), the ChEES fit named in
+    ``refits``; ``method="chees"`` keeps ChEES's (test above). Deterministic: the ESS check is made unpassable."""
+    from bayescale.posterior import diagnostics
+
+    monkeypatch.setattr(diagnostics, "ESS_MIN", 10**9)
+    with pytest.warns(errors.ConvergenceWarning, match="ChEES did not converge .*refitted with NUTS"):
+        fits = bs.fit_many([example_data, other_data], seed=SEED, until_converged=0, **FAST)
+    alone = bs.fit(other_data, seed=SEED + 1, until_converged=0, warn=False, **FAST)
+    for f in fits:
+        assert f.sampler == "nuts" and [r["sampler"] for r in f.refits] == ["chees"] and not f.converged
+    np.testing.assert_array_equal(fits[1].idata.posterior["alpha"].values, alone.idata.posterior["alpha"].values)
+
 def test_chees_pointwise_values_are_the_samplers(chees_fits, example_fit):
     """ChEES fits compute their pointwise log-likelihood when their InferenceData is first read, not while
     sampling (bayescale/inference/pointwise.py). Applied to a NUTS fit's draws, that computation gives the

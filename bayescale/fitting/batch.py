@@ -25,7 +25,7 @@ from bayescale.data import ScalingData
 from bayescale.errors import BatchError, ConfigError, ConvergenceWarning, DataWarning
 from bayescale.fitting.batch_chees import fit_many_chees
 from bayescale.fitting.batch_nuts import fit_many_nuts
-from bayescale.fitting.fit import fit_one, refit_divergent_fit, refit_note
+from bayescale.fitting.fit import fit_one, nuts_if_unconverged, refit_divergent_fit, refit_note
 from bayescale.fitting.settings import REFIT_DIVERGENT, SAMPLER_SETTINGS, Settings, resolve, shared
 from bayescale.inference.chees import TARGET_ACCEPT as CHEES_TARGET_ACCEPT
 from bayescale.model.law import Law
@@ -138,7 +138,9 @@ def fit_many(
         ``"auto"`` (default): ChEES for at least :data:`CHEES_MIN_DATASETS` (2) datasets of one shape when
         it serves the model and ``target_accept`` is the default 0.9, NUTS otherwise (one dataset, a
         pooled model, an error model with learned scales, ``dense_mass=False``, another ``target_accept``):
-        :func:`choose_method`. Pin ``method="nuts"`` for the draws of a loop of :func:`bayescale.fit`.
+        :func:`choose_method`. A ChEES fit that still fails R-hat or bulk ESS after its extensions is then
+        refitted alone by NUTS, as :func:`bayescale.fit` fits it (``fit.refits`` names the ChEES fit given
+        up). Pin ``method="nuts"`` for the draws of a loop of :func:`bayescale.fit`.
 
     Returns
     -------
@@ -221,7 +223,7 @@ def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise
               method: str = "auto") -> list[ScalingFit]:
     """The fits of ``datasets`` (one compiled shape, checked by :func:`check_batch`) by the sampler
     :func:`choose_method` picks, without a warning."""
-    method = choose_method(method, settings, len(datasets))
+    chosen, method = method, choose_method(method, settings, len(datasets))
     model = settings.model
     if model.pooling.grouped:
         return [fit_one(d, settings, s, pointwise) for d, s in zip(datasets, seeds)]
@@ -231,7 +233,9 @@ def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise
         return fit_many_nuts(datasets, settings, seeds, refs, args, pointwise)
     config = dataclasses.replace(settings.config, target_accept=CHEES_TARGET_ACCEPT)  # what ChEES adapts to
     fits = fit_many_chees(datasets, model, config, seeds, refs, args, pointwise, settings.until_converged)
-    return [refit_divergent_fit(f, settings.refit_divergent, settings.until_converged, pointwise) for f in fits]
+    fits = [refit_divergent_fit(f, settings.refit_divergent, settings.until_converged, pointwise) for f in fits]
+    return [nuts_if_unconverged(f, settings, pointwise) for f in fits] if chosen == "auto" else fits
+
 
 
 def fit_all(datasets: Sequence[ScalingData], settings: Settings, seeds: Sequence[int], *, pointwise: bool = True,
