@@ -268,6 +268,44 @@ def test_chained_interval_is_wider_than_the_link_alone(downstream, loss_fit):
     assert np.diff(np.quantile(acc, [0.05, 0.95])) > 1.05 * np.diff(np.quantile(link_only, [0.05, 0.95]))
 
 
+def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypatch):
+    """``refit_divergent``: a unit with divergences is sampled again (same seed) at the next ``target_accept``; the
+    other units keep their draws. Deterministic: in the first pass unit 1 is made to look divergent and the
+    others not (whatever their own transitions did)."""
+    import dataclasses
+
+    from bayescale.fitting import downstream as fd
+
+    real_diagnose, real_sample, passes = fd._diagnose, fd._sample, []
+
+    def record(model, config, args, seeds):
+        samples, stats = real_sample(model, config, args, seeds)
+        passes.append(({k: v.copy() for k, v in samples.items()}, float(config.target_accept), len(args)))
+        return samples, stats
+
+    def first_pass_only_unit_1_divergent(samples, stats, model):
+        out = real_diagnose(samples, stats, model)
+        if len(passes) == 1:
+            out = [dataclasses.replace(d, n_divergent=3 if i == 1 else 0) for i, d in enumerate(out)]
+        return out
+
+    monkeypatch.setattr(fd, "_sample", record)
+    monkeypatch.setattr(fd, "_diagnose", first_pass_only_unit_1_divergent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # at-chance and (at 1,200 draws) bulk-ESS warnings, as the fixture's
+        fit = bs.fit_downstream(example_tasks, seed=SEED, refit_divergent=(0.95,), **DS_FAST)
+    assert [(t, n) for _, t, n in passes] == [(0.9, 4), (0.95, 1)]
+    assert fit.target_accept == [0.9, 0.95, 0.9, 0.9] and fit.summary()["target_accept"].tolist() == fit.target_accept
+    assert fit.refits[1] == ({"target_accept": 0.9, "divergences": 3},) and fit.refits[0] == ()
+    first, again = passes[0][0], passes[1][0]
+    for k in fit._draws:
+        for i in (0, 2, 3):
+            np.testing.assert_array_equal(fit._draws[k][i], first[k][i])
+        np.testing.assert_array_equal(fit._draws[k][1], again[k][0])
+    with pytest.raises(ConfigError, match="refit_divergent must increase"):
+        bs.fit_downstream(example_tasks, refit_divergent=(0.99, 0.95), **DS_FAST)
+
+
 def test_cli_downstream_forecasts_from_a_csv(tmp_path, capsys):
     """``bayescale downstream``: one-step forecasts from a CSV (same compiled shape as the fits above)."""
     from bayescale import cli

@@ -83,9 +83,13 @@ class DownstreamFit:
     """
 
     def __init__(self, *, data: TaskData, model: DownstreamModel, method: str, loss_fit, units: list[Unit],
-                 draws: Mapping[str, np.ndarray], diagnostics: list[Diagnostics], config, seed: int):
+                 draws: Mapping[str, np.ndarray], diagnostics: list[Diagnostics], config, seed: int,
+                 target_accept: list[float] | None = None, refits: list[tuple] | None = None):
         self.data, self.model, self.method, self.loss_fit = data, model, method, loss_fit
         self.units, self.diagnostics, self.config, self.seed = units, diagnostics, config, seed
+        #: Each unit's final ``target_accept`` and the fits it gave up after divergences (``refit_divergent``).
+        self.target_accept = list(target_accept or [float(config.target_accept)] * len(units))
+        self.refits = list(refits or [() for _ in units])
         self._draws = {k: np.asarray(v) for k, v in draws.items()}  # (unit, chain, draw)
 
     # ------------------------------------------------------------------ posterior
@@ -129,7 +133,7 @@ class DownstreamFit:
                 row.update({f"{k}_median": float(m), f"{k}_lower": float(lo), f"{k}_upper": float(hi)})
             d = self.diagnostics[i]
             row.update(divergences=d.n_divergent, max_rhat=max(d.rhat.values()), min_ess=min(d.ess_bulk.values()),
-                       converged=d.converged)
+                       target_accept=self.target_accept[i], converged=d.converged)
             rows.append(row)
         return pd.DataFrame(rows)
 
