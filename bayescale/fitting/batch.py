@@ -223,7 +223,7 @@ def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise
               method: str = "auto") -> list[ScalingFit]:
     """The fits of ``datasets`` (one compiled shape, checked by :func:`check_batch`) by the sampler
     :func:`choose_method` picks, without a warning."""
-    chosen, method = method, choose_method(method, settings, len(datasets))
+    auto, method = method == "auto", choose_method(method, settings, len(datasets))
     model = settings.model
     if model.pooling.grouped:
         return [fit_one(d, settings, s, pointwise) for d, s in zip(datasets, seeds)]
@@ -234,8 +234,7 @@ def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise
     config = dataclasses.replace(settings.config, target_accept=CHEES_TARGET_ACCEPT)  # what ChEES adapts to
     fits = fit_many_chees(datasets, model, config, seeds, refs, args, pointwise, settings.until_converged)
     fits = [refit_divergent_fit(f, settings.refit_divergent, settings.until_converged, pointwise) for f in fits]
-    return [nuts_if_unconverged(f, settings, pointwise) for f in fits] if chosen == "auto" else fits
-
+    return [nuts_if_unconverged(f, settings, pointwise) for f in fits] if auto else fits
 
 
 def fit_all(datasets: Sequence[ScalingData], settings: Settings, seeds: Sequence[int], *, pointwise: bool = True,

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from bayescale.errors import AtChanceWarning, ConfigError, ConvergenceWarning, MissingColumnError, TooFewPointsError
-from bayescale.fitting.fit import check_seed
+from bayescale.fitting.fit import attempts, check_seed
 from bayescale.fitting.settings import REFIT_DIVERGENT, check_refit_divergent
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.nuts import get_runner
@@ -303,8 +303,7 @@ def _warn_unconverged(result: DownstreamFit) -> None:
     bad = [i for i, d in enumerate(result.diagnostics) if not d.converged]
     if bad:
         first, tried = result.diagnostics[bad[0]], result.refits[bad[0]]
-        refitted = (f" (at target_accept {result.target_accept[bad[0]]:g}, after "
-                    + ", ".join(f"{r['target_accept']:g} ({r['divergences']} divergent)" for r in tried) + ")") if tried else ""
+        refitted = f" (at target_accept {result.target_accept[bad[0]]:g}, after {attempts(tried)})" if tried else ""
         warnings.warn(f"{len(bad)} of {len(result.units)} links did not converge ({', '.join(result.units[i].label for i in bad[:8])}"
                       f"{', ...' if len(bad) > 8 else ''}); {result.units[bad[0]].label}{refitted}: " + " | ".join(first.problems)
                       + "; see fit.diagnostics[i] and fit.summary()", ConvergenceWarning, stacklevel=3)

@@ -215,6 +215,11 @@ def nuts_if_unconverged(result: ScalingFit, settings, pointwise: bool = True) ->
     return refit_divergent_fit(refit, settings.refit_divergent, settings.until_converged, pointwise)
 
 
+def attempts(refits) -> str:
+    """The fits given up after divergences, as a warning names them: ``"0.9 (3 divergent), 0.95 (1 divergent)"``."""
+    return ", ".join(f"{r['target_accept']:g} ({r['divergences']} divergent)" for r in refits)
+
+
 def refit_note(result: ScalingFit) -> str:
     """What a convergence warning adds about the refits behind ``result`` (empty when none)."""
     if not result.refits:
@@ -223,7 +228,7 @@ def refit_note(result: ScalingFit) -> str:
     chees = [r for r in result.refits if r.get("sampler") == "chees" and not r["divergences"]]
     if chees:
         notes.append(f"ChEES did not converge ({'; '.join(chees[0].get('problems', []))[:200]}); refitted with NUTS")
-    tried = ", ".join(f"{r['target_accept']:g} ({r['divergences']} divergent)" for r in result.refits if r not in chees)
+    tried = attempts([r for r in result.refits if r not in chees])
     if tried:
         notes.append(f"refitted after divergences at target_accept {tried}; kept target_accept {result.config.target_accept:g}")
     return "; ".join(notes)
