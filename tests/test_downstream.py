@@ -246,13 +246,16 @@ def test_links_recover_the_example_truth(downstream):
 
 def test_a_task_at_chance_gets_no_fitted_curve(downstream):
     """The at-chance task's link stays unknown: its midpoint's 90% interval spans more than 1.5 nats and twice
-    any fitted task's, its ceiling's more than half the range; its forecast keeps chance inside the interval.
-    (Measured at seed offsets 0-5: midpoint 1.75-2.07 nats, 2.5-5.0 times the widest fitted task's 0.42-0.77;
-    ceiling 0.25-0.93 against about 0.75-0.99.)"""
+    any fitted task's; its ceiling may be chance itself (a flat line: the 5% quantile within 0.1 of chance), which
+    every fitted task's excludes (5% quantile above 0.5); its forecast keeps chance inside the interval.
+    (Measured at seed offsets 0-6: midpoint 2.06-4.40 nats, 2.8-7.0 times the widest fitted task's 0.40-0.79;
+    the ceiling's 5% quantile 0.250-0.255, the fitted tasks' 0.658 or more. Its upper end is not a property:
+    0.86-0.94 at offsets 0-5, 0.61 at 6.)"""
     widths = {t: np.diff(np.quantile(downstream.link_draws(t)["L0"], [0.05, 0.95]))[0] for t in downstream.tasks}
     fitted = max(w for t, w in widths.items() if t != "mmlu")
     assert widths["mmlu"] > 1.5 and widths["mmlu"] > 2 * fitted, widths
-    assert np.diff(np.quantile(downstream.link_draws("mmlu")["ceiling"], [0.05, 0.95]))[0] > 0.5
+    lowest = {t: np.quantile(downstream.link_draws(t)["ceiling"], 0.05) for t in downstream.tasks}
+    assert lowest["mmlu"] < 0.25 + 0.1 and min(v for t, v in lowest.items() if t != "mmlu") > 0.5, lowest
     row = downstream.predict(N=4e9, D=8e10, prob=0.9).set_index("task").loc["mmlu"]
     assert row.acc_lower <= 0.25 + 0.005 <= row.acc_upper and row.at_chance
 

@@ -55,6 +55,31 @@ def test_fit_many_refits_each_divergent_fit_alone(example_data, refitted):
     assert (fits[0].posterior_array("alpha") == refitted.posterior_array("alpha")).all()
 
 
+def test_a_refit_with_more_divergences_is_given_up(example_data, refitted, monkeypatch):
+    """A refit replaces the fit kept only when it has no more divergences (a higher target can collapse a
+    chain's step size). Deterministic: the 0.95 refit is made to report more divergences than the 0.3 fit."""
+    import dataclasses
+
+    from bayescale.fitting import fit as fit_module
+
+    real_sample = fit_module.sample
+
+    def refit_looks_worse(data, model, config, *args, **kwargs):
+        result = real_sample(data, model, config, *args, **kwargs)
+        if config.target_accept == 0.95:
+            result.diagnostics = dataclasses.replace(result.diagnostics, n_divergent=10**6)
+        return result
+
+    monkeypatch.setattr(fit_module, "sample", refit_looks_worse)
+    with pytest.warns(errors.ConvergenceWarning, match=r"gave up target_accept 0.95 \(1000000 divergent\); kept target_accept 0.3"):
+        f = bs.fit(example_data, seed=SEED, target_accept=0.3, refit_divergent=(0.95,), **FAST)
+    assert f.config.target_accept == 0.3 and 0 < f.diagnostics.n_divergent < 10**6
+    assert f.refits == ({"sampler": "nuts", "target_accept": 0.95, "divergences": 10**6},)
+    # The fit kept is the first one, draw for draw.
+    first = bs.fit(example_data, seed=SEED, target_accept=0.3, refit_divergent=(), warn=False, **FAST)
+    assert (f.posterior_array("alpha") == first.posterior_array("alpha")).all()
+
+
 def test_refit_values_at_or_below_the_target_are_skipped(example_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", errors.ConvergenceWarning)

@@ -258,23 +258,26 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
                       ladder: tuple[float, ...]):
     """Every unit's draws and diagnostics, units with divergences sampled again (same seeds, together) at each
     higher ``target_accept`` of ``ladder`` in turn, as :func:`bayescale.fit` refits (``target_accept`` is an
-    argument of the compiled programs: only a new chunk size compiles). Also each unit's final ``target_accept``
-    and the attempts it gave up."""
+    argument of the compiled programs: only a new chunk size compiles); a refit with more divergences than the
+    draws kept is given up, as there. Also each unit's kept ``target_accept`` and the attempts it gave up."""
     samples, stats = _sample(model, config, args, seeds)
     diagnostics = _diagnose(samples, stats, model)
-    targets, refits = [float(config.target_accept)] * len(args), [() for _ in args]
+    targets, refits = [float(config.target_accept)] * len(args), [[] for _ in args]
     for target in ladder:
-        redo = [i for i, d in enumerate(diagnostics) if d.n_divergent > 0 and target > targets[i]]
+        redo = [i for i, d in enumerate(diagnostics) if d.n_divergent > 0 and target > config.target_accept]
         if not redo:
             continue
         again, again_stats = _sample(model, dataclasses.replace(config, target_accept=target), [args[i] for i in redo],
                                      [seeds[i] for i in redo])
         for j, (i, d) in enumerate(zip(redo, _diagnose(again, again_stats, model))):
-            refits[i] += ({"target_accept": targets[i], "divergences": diagnostics[i].n_divergent},)
+            if d.n_divergent > diagnostics[i].n_divergent:
+                refits[i].append({"target_accept": target, "divergences": d.n_divergent})
+                continue
+            refits[i].append({"target_accept": targets[i], "divergences": diagnostics[i].n_divergent})
             for k in samples:
                 samples[k][i] = again[k][j]
             diagnostics[i], targets[i] = d, target
-    return samples, diagnostics, targets, refits
+    return samples, diagnostics, targets, [tuple(sorted(r, key=lambda a: a["target_accept"])) for r in refits]
 
 
 def _diagnose(samples: dict, stats: dict, model: DownstreamModel) -> list[Diagnostics]:
