@@ -164,6 +164,16 @@ def test_beta_binomial_draws_have_the_stated_spread():
     assert np.var(binom) == pytest.approx(n * p * (1 - p), rel=0.05)
 
 
+def test_chunks_pad_to_powers_of_two_and_refits_reuse_a_compiled_size():
+    from bayescale.fitting.downstream import CHUNK, _chunks, _refit_size
+
+    assert _chunks(3) == [(0, 3, 4)] and _chunks(1) == [(0, 1, 1)] and _chunks(3, at_least=8) == [(0, 3, 8)]
+    assert _chunks(51) == [(0, CHUNK, CHUNK), (CHUNK, 51, CHUNK)] and _chunks(2, at_least=64) == [(0, 2, CHUNK)]
+    # A refit of n units runs at the first pass's size unless that is over 4n (then at its own power of 2).
+    assert _refit_size(4, 1) == 4 and _refit_size(32, 9) == 32 and _refit_size(32, 7) == 1
+    assert _chunks(7, _refit_size(32, 7)) == [(0, 7, 8)]
+
+
 # ---------------------------------------------------------------- fits
 def _with_task_at_chance(tasks: bs.TaskData) -> bs.TaskData:
     """The example's tasks plus 'mmlu': 4 choices, always at chance (binomial noise around 0.25)."""
@@ -281,9 +291,9 @@ def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypat
 
     real_diagnose, real_sample, passes = fd._diagnose, fd._sample, []
 
-    def record(model, config, args, seeds):
-        samples, stats = real_sample(model, config, args, seeds)
-        passes.append(({k: v.copy() for k, v in samples.items()}, float(config.target_accept), len(args)))
+    def record(model, config, args, seeds, at_least=1):
+        samples, stats = real_sample(model, config, args, seeds, at_least)
+        passes.append(({k: v.copy() for k, v in samples.items()}, float(config.target_accept), len(args), at_least))
         return samples, stats
 
     def first_pass_only_unit_1_divergent(samples, stats, model):
@@ -297,7 +307,8 @@ def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # at-chance and (at 1,200 draws) bulk-ESS warnings, as the fixture's
         fit = bs.fit_downstream(example_tasks, seed=SEED, refit_divergent=(0.95,), **DS_FAST)
-    assert [(t, n) for _, t, n in passes] == [(0.9, 4), (0.95, 1)]
+    # The refit of 1 unit runs in the first pass's compiled chunk of 4 (padded), compiling nothing.
+    assert [(t, n, size) for _, t, n, size in passes] == [(0.9, 4, 1), (0.95, 1, 4)]
     assert fit.target_accept == [0.9, 0.95, 0.9, 0.9] and fit.summary()["target_accept"].tolist() == fit.target_accept
     assert fit.refits[1] == ({"target_accept": 0.9, "divergences": 3},) and fit.refits[0] == ()
     first, again = passes[0][0], passes[1][0]

@@ -230,16 +230,24 @@ def _check_loss_fit(loss_fit, task_data: TaskData, units) -> None:
                                   f"them (missing: {missing or 'no group column'})")
 
 
-def _chunks(n: int) -> list[tuple[int, int, int]]:
-    """``(start, stop, size)`` of each compiled call: chunks of :data:`CHUNK`, fewer units padded to a power of 2."""
-    size = min(CHUNK, 1 << max(0, math.ceil(math.log2(n))))
+def _chunks(n: int, at_least: int = 1) -> list[tuple[int, int, int]]:
+    """``(start, stop, size)`` of each compiled call: chunks of :data:`CHUNK`, fewer units padded to a power of 2
+    (and to ``at_least``, a size already compiled)."""
+    size = min(CHUNK, max(at_least, 1 << max(0, math.ceil(math.log2(n)))))
     return [(s, min(s + size, n), size) for s in range(0, n, size)]
 
 
-def _sample(model: DownstreamModel, config: SamplerConfig, args: list[tuple], seeds: list[int]):
-    """Every unit's draws and sampler statistics, ``(unit, chain, draw)``, one compiled call per chunk."""
+def _refit_size(first: int, n: int) -> int:
+    """The chunk size of a refit of ``n`` units after a first pass in chunks of ``first``: that size again (its
+    program is compiled; sampling the padding costs less than compiling another) unless it is over 4 times ``n``."""
+    return first if first <= 4 * n else 1
+
+
+def _sample(model: DownstreamModel, config: SamplerConfig, args: list[tuple], seeds: list[int], at_least: int = 1):
+    """Every unit's draws and sampler statistics, ``(unit, chain, draw)``, one compiled call per chunk (of at
+    least ``at_least`` units, padded)."""
     samples, stats = [], []
-    for start, stop, size in _chunks(len(args)):
+    for start, stop, size in _chunks(len(args), at_least):
         members = list(range(start, stop)) + [start] * (size - (stop - start))  # padding units repeat the first
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[args[i] for i in members])
         keys = np.stack([np.asarray(jax.random.PRNGKey(seeds[i])) for i in members])
@@ -258,7 +266,8 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
                       ladder: tuple[float, ...]):
     """Every unit's draws and diagnostics, units with divergences sampled again (same seeds, together) at each
     higher ``target_accept`` of ``ladder`` in turn, as :func:`bayescale.fit` refits (``target_accept`` is an
-    argument of the compiled programs: only a new chunk size compiles); a refit with more divergences than the
+    argument of the compiled programs, and a refit reuses the first pass's chunk size: see :func:`_refit_size`); a
+    refit with more divergences than the
     draws kept is given up, as there. Also each unit's kept ``target_accept`` and the attempts it gave up."""
     samples, stats = _sample(model, config, args, seeds)
     diagnostics = _diagnose(samples, stats, model)
@@ -268,7 +277,7 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
         if not redo:
             continue
         again, again_stats = _sample(model, dataclasses.replace(config, target_accept=target), [args[i] for i in redo],
-                                     [seeds[i] for i in redo])
+                                     [seeds[i] for i in redo], _refit_size(_chunks(len(args))[0][2], len(redo)))
         for j, (i, d) in enumerate(zip(redo, _diagnose(again, again_stats, model))):
             if d.n_divergent > diagnostics[i].n_divergent:
                 refits[i].append({"target_accept": target, "divergences": d.n_divergent})
