@@ -32,7 +32,8 @@ above-chance tasks; median absolute error of the 17-task average <= 1.5 points.
     PYTHONPATH=$PWD python benchmarks/downstream_backtest.py --tasks 17 --bootstrap 50 --quick
     PYTHONPATH=$PWD python benchmarks/downstream_backtest.py --simulated 32      # coverage of simulated truths
 
-Writes ``benchmarks/results/downstream_backtest.json`` (``--out`` folder; ``_quick`` with ``--quick``).
+Writes ``benchmarks/results/downstream_backtest.json`` (``--out`` folder; ``_quick`` with ``--quick``, ``_seed1``
+with ``--seed 1``).
 """
 
 from __future__ import annotations
@@ -323,7 +324,8 @@ def main(argv=None) -> int:
                "quick": args.quick, "methods": args.methods, "budget": budget or "defaults", "timings_under_load": timings, "pooled": summaries,
                "gadre_exponential": g, "per_task": per_task(frames), "warnings": warned,
                "points": {k: v.to_dict(orient="records") for k, v in frames.items()}}
-    path = write_json("downstream_backtest" + ("_quick" if args.quick else ""), payload, args.out)
+    name = "downstream_backtest" + ("_quick" if args.quick else "") + (f"_seed{args.seed}" if args.seed else "")
+    path = write_json(name, payload, args.out)
     print(f"wrote {path}")
     return 0
 

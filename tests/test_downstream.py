@@ -299,7 +299,10 @@ def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypat
     def first_pass_only_unit_1_divergent(samples, stats, model):
         out = real_diagnose(samples, stats, model)
         if len(passes) == 1:
-            out = [dataclasses.replace(d, n_divergent=3 if i == 1 else 0) for i, d in enumerate(out)]
+            # Unit 1 as bad as a fit can look (chains disagreeing, every draw divergent), so that its refit replaces
+            # it whatever the refit's own diagnostics; the others clean.
+            out = [dataclasses.replace(d, n_divergent=1200, rhat={k: 2.0 for k in d.rhat}) if i == 1
+                   else dataclasses.replace(d, n_divergent=0) for i, d in enumerate(out)]
         return out
 
     monkeypatch.setattr(fd, "_sample", record)
@@ -310,7 +313,7 @@ def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypat
     # The refit of 1 unit runs in the first pass's compiled chunk of 4 (padded), compiling nothing.
     assert [(t, n, size) for _, t, n, size in passes] == [(0.9, 4, 1), (0.95, 1, 4)]
     assert fit.target_accept == [0.9, 0.95, 0.9, 0.9] and fit.summary()["target_accept"].tolist() == fit.target_accept
-    assert fit.refits[1] == ({"target_accept": 0.9, "divergences": 3},) and fit.refits[0] == ()
+    assert fit.refits[1] == ({"target_accept": 0.9, "divergences": 1200},) and fit.refits[0] == ()
     first, again = passes[0][0], passes[1][0]
     for k in fit._draws:
         for i in (0, 2, 3):

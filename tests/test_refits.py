@@ -55,29 +55,45 @@ def test_fit_many_refits_each_divergent_fit_alone(example_data, refitted):
     assert (fits[0].posterior_array("alpha") == refitted.posterior_array("alpha")).all()
 
 
-def test_a_refit_with_more_divergences_is_given_up(example_data, refitted, monkeypatch):
-    """A refit replaces the fit kept only when it has no more divergences (a higher target can collapse a
-    chain's step size). Deterministic: the 0.95 refit is made to report more divergences than the 0.3 fit."""
-    import dataclasses
-
+def test_a_worse_refit_is_given_up(example_data, refitted, monkeypatch):
+    """A refit replaces the fit kept only when it is no worse (a higher target can collapse a chain's step
+    size). Deterministic: the 0.95 refit is made to look worse than any fit (R-hat 2, a million divergences)."""
     from bayescale.fitting import fit as fit_module
+    from bayescale.posterior.diagnostics import Diagnostics
 
     real_sample = fit_module.sample
 
     def refit_looks_worse(data, model, config, *args, **kwargs):
         result = real_sample(data, model, config, *args, **kwargs)
-        if config.target_accept == 0.95:
-            result.diagnostics = dataclasses.replace(result.diagnostics, n_divergent=10**6)
+        if config.target_accept == 0.95:  # as bad as a fit can look: chains disagreeing, a million divergences
+            d = result.diagnostics
+            result.diagnostics = Diagnostics.from_numbers(n_divergent=10**6, n_draws=d.n_draws, ess_bulk=d.ess_bulk,
+                                                          rhat={k: 2.0 for k in d.rhat}, mean_steps=d.mean_steps)
         return result
 
     monkeypatch.setattr(fit_module, "sample", refit_looks_worse)
-    with pytest.warns(errors.ConvergenceWarning, match=r"gave up target_accept 0.95 \(1000000 divergent\); kept target_accept 0.3"):
+    gave_up = r"gave up target_accept 0.95 \(1000000 divergent\); kept target_accept 0.3"
+    with pytest.warns(errors.ConvergenceWarning, match=gave_up):
         f = bs.fit(example_data, seed=SEED, target_accept=0.3, refit_divergent=(0.95,), **FAST)
     assert f.config.target_accept == 0.3 and 0 < f.diagnostics.n_divergent < 10**6
     assert f.refits == ({"sampler": "nuts", "target_accept": 0.95, "divergences": 10**6},)
     # The fit kept is the first one, draw for draw.
     first = bs.fit(example_data, seed=SEED, target_accept=0.3, refit_divergent=(), warn=False, **FAST)
     assert (f.posterior_array("alpha") == first.posterior_array("alpha")).all()
+
+
+def test_a_refit_is_worse_when_its_chains_disagree_or_else_diverge_more():
+    from bayescale.fitting.fit import worse_than
+    from bayescale.posterior.diagnostics import Diagnostics
+
+    def diag(divergent, rhat):
+        return Diagnostics.from_numbers(n_divergent=divergent, n_draws=4000, rhat={"alpha": rhat},
+                                        ess_bulk={"alpha": 1000.0}, mean_steps=10.0)
+
+    stuck, wall, clean = diag(0, 1.53), diag(9, 1.004), diag(0, 1.002)
+    assert not stuck.chains_agree and wall.chains_agree and not diag(0, float("nan")).chains_agree
+    assert worse_than(stuck, wall) and not worse_than(wall, stuck)  # squad's C4 link at 0.99 against 0.95
+    assert worse_than(diag(12, 1.0), wall) and not worse_than(diag(9, 1.0), wall) and not worse_than(clean, wall)
 
 
 def test_refit_values_at_or_below_the_target_are_skipped(example_data):

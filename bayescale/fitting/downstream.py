@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from bayescale.errors import AtChanceWarning, ConfigError, ConvergenceWarning, MissingColumnError, TooFewPointsError
-from bayescale.fitting.fit import attempts, check_seed
+from bayescale.fitting.fit import attempts, check_seed, worse_than
 from bayescale.fitting.settings import REFIT_DIVERGENT, check_refit_divergent
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.nuts import get_runner
@@ -267,8 +267,8 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
     """Every unit's draws and diagnostics, units with divergences sampled again (same seeds, together) at each
     higher ``target_accept`` of ``ladder`` in turn, as :func:`bayescale.fit` refits (``target_accept`` is an
     argument of the compiled programs, and a refit reuses the first pass's chunk size: see :func:`_refit_size`); a
-    refit with more divergences than the
-    draws kept is given up, as there. Also each unit's kept ``target_accept`` and the attempts it gave up."""
+    refit worse than the draws kept (:func:`~bayescale.fitting.fit.worse_than`) is given up, as there. Also each
+    unit's kept ``target_accept`` and the attempts it gave up."""
     samples, stats = _sample(model, config, args, seeds)
     diagnostics = _diagnose(samples, stats, model)
     targets, refits = [float(config.target_accept)] * len(args), [[] for _ in args]
@@ -279,7 +279,7 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
         again, again_stats = _sample(model, dataclasses.replace(config, target_accept=target), [args[i] for i in redo],
                                      [seeds[i] for i in redo], _refit_size(_chunks(len(args))[0][2], len(redo)))
         for j, (i, d) in enumerate(zip(redo, _diagnose(again, again_stats, model))):
-            if d.n_divergent > diagnostics[i].n_divergent:
+            if worse_than(d, diagnostics[i]):
                 refits[i].append({"target_accept": target, "divergences": d.n_divergent})
                 continue
             refits[i].append({"target_accept": targets[i], "divergences": diagnostics[i].n_divergent})

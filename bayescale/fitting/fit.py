@@ -29,7 +29,7 @@ from bayescale.posterior.io import diagnostics_of
 from bayescale.posterior.result import ScalingFit, metadata
 
 __all__ = ["fit", "default_priors", "check_seed", "sampler_config", "extend_until_converged", "refit_divergent_fit",
-           "nuts_if_unconverged",
+           "nuts_if_unconverged", "worse_than",
            "REFIT_DIVERGENT", "check_until_converged", "check_refit_divergent", "fit_one"]
 
 
@@ -184,10 +184,10 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
 def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_converged: int,
                         pointwise: bool = True) -> ScalingFit:
     """``result``, or while the fit kept has divergences a refit at each ``target_accept`` of ``ladder`` above
-    the last one tried (NUTS, as :func:`fit`). A refit replaces the fit kept unless it has more divergences: a
-    higher target can collapse a chain's step size in warmup (measured: a 3-recipe partial-pooling fit with 1
-    divergence at 0.9 had a chain stuck at 0.99, every draw divergent). The fits given up, in the order tried,
-    are the result's ``refits``."""
+    the last one tried (NUTS, as :func:`fit`). A refit replaces the fit kept unless it is worse
+    (:func:`worse_than`): a higher target can collapse a chain's step size in warmup (measured: a 3-recipe
+    partial-pooling fit with 1 divergence at 0.9 had a chain stuck at 0.99, every draw divergent). The fits given
+    up, in the order tried, are the result's ``refits``."""
     kept, last, given_up = result, float(result.config.target_accept), []
     for target in ladder:
         if kept.diagnostics.n_divergent == 0:
@@ -197,13 +197,20 @@ def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_con
         config = dataclasses.replace(kept.config, target_accept=target)
         refit = sample(kept.data, kept.model, config, kept.ref, kept.seed, until_converged, pointwise=pointwise)
         last = target
-        worse = refit.diagnostics.n_divergent > kept.diagnostics.n_divergent
+        worse = worse_than(refit.diagnostics, kept.diagnostics)
         given_up.append(refit if worse else kept)
         kept = kept if worse else refit
     given_up.sort(key=lambda f: f.config.target_accept)  # the ladder rises: this is the order tried
     kept.refits = (*result.refits, *({"sampler": f.sampler, "target_accept": float(f.config.target_accept),
                                       "divergences": int(f.diagnostics.n_divergent)} for f in given_up))
     return kept
+
+
+def worse_than(refit: Diagnostics, kept: Diagnostics) -> bool:
+    """Whether a refit after divergences is worse than the fit kept: chains that disagree (R-hat) where the kept
+    fit's agree, or else more divergences. Measured on Gadre's squad link (C4): 9 divergent draws at 0.95, none
+    at 0.99, where the step size collapsed (961 leapfrog steps per draw, R-hat 1.53, bulk ESS 20)."""
+    return (not refit.chains_agree, refit.n_divergent) > (not kept.chains_agree, kept.n_divergent)
 
 
 def nuts_if_unconverged(result: ScalingFit, settings, pointwise: bool = True) -> ScalingFit:
@@ -239,7 +246,7 @@ def refit_note(result: ScalingFit) -> str:
     tried = attempts([r for r in result.refits if r not in chees])
     if tried:
         notes.append(f"refits after divergences gave up target_accept {tried}; kept target_accept "
-                     f"{result.config.target_accept:g} (the fit with the fewest divergences)")
+                     f"{result.config.target_accept:g} (the best fit tried)")
     return "; ".join(notes)
 
 

@@ -46,6 +46,12 @@ class Diagnostics:
     def converged(self) -> bool:
         return not self.problems
 
+    @property
+    def chains_agree(self) -> bool:
+        """Whether every R-hat is defined and at most ``RHAT_MAX`` (divergences and ESS aside): a chain stuck
+        where the others are not fails this."""
+        return all(not math.isnan(v) and v <= RHAT_MAX for v in self.rhat.values())
+
     @classmethod
     def from_numbers(
         cls, *, n_divergent: int, n_draws: int, rhat: Mapping[str, float], ess_bulk: Mapping[str, float], mean_steps: float
