@@ -272,12 +272,13 @@ def _sample_refitting(model: DownstreamModel, config: SamplerConfig, args: list[
     samples, stats = _sample(model, config, args, seeds)
     diagnostics = _diagnose(samples, stats, model)
     targets, refits = [float(config.target_accept)] * len(args), [[] for _ in args]
+    first_size = _chunks(len(args))[0][2]
     for target in ladder:
         redo = [i for i, d in enumerate(diagnostics) if d.n_divergent > 0 and target > config.target_accept]
         if not redo:
             continue
         again, again_stats = _sample(model, dataclasses.replace(config, target_accept=target), [args[i] for i in redo],
-                                     [seeds[i] for i in redo], _refit_size(_chunks(len(args))[0][2], len(redo)))
+                                     [seeds[i] for i in redo], _refit_size(first_size, len(redo)))
         for j, (i, d) in enumerate(zip(redo, _diagnose(again, again_stats, model))):
             if worse_than(d, diagnostics[i]):
                 refits[i].append({"target_accept": target, "divergences": d.n_divergent})
@@ -315,7 +316,7 @@ def _warn_unconverged(result: DownstreamFit) -> None:
     bad = [i for i, d in enumerate(result.diagnostics) if not d.converged]
     if bad:
         first, tried = result.diagnostics[bad[0]], result.refits[bad[0]]
-        refitted = f" (at target_accept {result.target_accept[bad[0]]:g}, after {attempts(tried)})" if tried else ""
+        refitted = f" (kept target_accept {result.target_accept[bad[0]]:g}; gave up {attempts(tried)})" if tried else ""
         warnings.warn(f"{len(bad)} of {len(result.units)} links did not converge ({', '.join(result.units[i].label for i in bad[:8])}"
                       f"{', ...' if len(bad) > 8 else ''}); {result.units[bad[0]].label}{refitted}: " + " | ".join(first.problems)
                       + "; see fit.diagnostics[i] and fit.summary()", ConvergenceWarning, stacklevel=3)
