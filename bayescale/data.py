@@ -257,12 +257,20 @@ class ScalingData:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, **columns: str | None) -> "ScalingData":
-        """Read a CSV file and build from its columns (same keywords as :meth:`from_frame`)."""
-        import pandas as pd
+        """Read a CSV file and build from its columns (same keywords as :meth:`from_frame`).
 
+        A file of numbers (a header row of distinct names, then a number in every cell) is read with NumPy;
+        any other file, or one with a ``group`` column, with pandas (importing it takes 0.3 s of a
+        ``bayescale fit``). Both give the same arrays for the same file.
+        """
         if not os.path.exists(path):
             raise DataError(f"no such file: {os.fspath(path)!r}; check the path")
-        return cls.from_frame(pd.read_csv(path), **columns)
+        table = None if columns.get("group") else numeric_csv(path)
+        if table is None:
+            import pandas as pd
+
+            table = pd.read_csv(path)
+        return cls.from_frame(table, **columns)
 
     # ------------------------------------------------------------------ views
     @property
@@ -351,3 +359,23 @@ def _columns(df: Any) -> list[str]:
         return [str(c) for c in list(df.columns)]
     except AttributeError:
         return [str(c) for c in list(df.keys())]
+
+
+def numeric_csv(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The columns of a CSV file whose header row names distinct, non-empty columns and whose every other cell
+    is a number, as float arrays by name; ``None`` for any other file (empty or missing cells, text, quotes,
+    comments, no rows), which pandas reads."""
+    import csv
+    import io
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header, rows = next(csv.reader(f)), f.read()
+        if not rows.strip():
+            return None
+        values = np.loadtxt(io.StringIO(rows), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+    except (ValueError, StopIteration, OSError, UnicodeDecodeError):
+        return None
+    if "" in header or len(set(header)) != len(header) or values.shape[1] != len(header):
+        return None
+    return {name: values[:, i] for i, name in enumerate(header)}

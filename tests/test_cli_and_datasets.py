@@ -128,3 +128,22 @@ def test_cli_strict_exits_3_when_not_converged(tmp_path, capsys, example_data):
                      "--compute", "1e21"])
     assert code == 3
     assert "NOT converged" in capsys.readouterr().out
+
+
+def test_the_console_command_flushes_its_output_and_runs_atexit_before_skipping_teardown(tmp_path):
+    """``bayescale`` exits through ``cli._exit_now``: the exit status is main's, output still in the buffers of a
+    piped stdout and stderr is written, and ``atexit`` handlers run (a file written by one); the interpreter's
+    teardown is skipped (``os._exit``), which nothing observable depends on."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "atexit.txt"
+    code = (f"import atexit, sys; from bayescale import cli; "
+            f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran')); "
+            f"print('x' * 100000, end=''); print('to stderr', file=sys.stderr, end=''); cli._exit_now(5)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 5 and out.stdout == "x" * 100000 and out.stderr.endswith("to stderr")
+    assert marker.read_text() == "ran"

@@ -199,3 +199,23 @@ def test_two_processes_writing_the_same_entry_both_succeed(tmp_path):
     assert all(r["ok"] and r["rebuilt"] == 0 and r["y"] == want for r in results)
     assert third["rebuilt"] == 0 and third["y"] == want
     assert [p for p in os.listdir(tmp_path / "executables") if p.startswith(".tmp")] == []
+
+
+def _two_stage(key="two-stage test program"):
+    from bayescale.inference.aot import TwoStage
+
+    return TwoStage(lambda: (jax.jit(lambda x, y: x * 3.0), jax.jit(lambda h, y: jax.numpy.cumsum(h + y))), disk_key=key)
+
+
+def test_a_two_stage_programs_parts_load_side_by_side_and_a_damaged_part_rebuilds_both(cache):
+    """Both parts of a stored :class:`TwoStage` load (in two threads: every load counted), give the same result;
+    when one part's file is damaged, both are compiled again and stored, with one warning."""
+    want = np.cumsum(X * 4.0)
+    np.testing.assert_allclose(np.asarray(_two_stage()(X, X)), want, rtol=1e-6)
+    assert executable_cache.COUNTS["stores"] == 2
+    np.testing.assert_allclose(np.asarray(_two_stage()(X, X)), want, rtol=1e-6)
+    assert executable_cache.COUNTS["loads"] == 2
+    _damage(sorted(os.path.join(cache, p) for p in os.listdir(cache))[0], "checksum")
+    with pytest.warns(CacheWarning, match="compiled again"):
+        np.testing.assert_allclose(np.asarray(_two_stage()(X, X)), want, rtol=1e-6)
+    assert executable_cache.COUNTS["rebuilt"] == 1 and executable_cache.COUNTS["stores"] == 4

@@ -88,13 +88,10 @@ class _Cached:
         keys = [self._disk(sig, p) for p in parts]
         if keys[0] is None:
             return None
-        loaded = []
-        for key in keys:
-            compiled = executable_cache.load(key)
-            if compiled is None:
-                return None
-            loaded.append(_Executable(compiled, True))
-        return tuple(loaded)
+        loaded = executable_cache.load_many(keys)
+        if any(compiled is None for compiled in loaded):
+            return None
+        return tuple(_Executable(compiled, True) for compiled in loaded)
 
     def _fresh(self, sig):
         """JAX's own cache is bypassed while compiling what the executable cache is to store."""
