@@ -17,6 +17,24 @@ from conftest import SEED, FAST
 
 
 # ----------------------------------------------------------------- the spec
+def test_every_built_in_prior_passes_the_check_a_users_prior_gets():
+    """bayescale's own priors are made without the check (``Prior._builtin``: checking imports NumPyro, which a
+    process that loads its compiled programs never needs); each passes it, and has the support its site needs."""
+    import bayescale.model.corpus_prior  # noqa: F401 - each module's priors are made at import
+    import bayescale.model.downstream  # noqa: F401
+    import bayescale.model.links  # noqa: F401
+    from bayescale.model.priors import BUILTIN
+
+    for law in bs.LAWS.values():
+        law.default_priors, [law.spread_prior(k) for k in law.sampled_names]
+    bs.laws.power_law("N"), bs.laws.broken_power_law("N")
+    assert len(BUILTIN) >= 20, sorted(BUILTIN)
+    for prior in BUILTIN.values():
+        assert bs.Prior(prior.dist, **prior.params) == prior
+    for law in bs.LAWS.values():
+        assert all(law.default_priors[k].positive for k in law.positive if k in law.default_priors), law.name
+
+
 def test_spec_resolves_every_prior_once():
     m = bs.ScalingModel("chinchilla", likelihood=bs.Likelihood("student_t", df="learn"), pooling="partial")
     assert m.priors["df"] == bs.Prior("Gamma", concentration=2.0, rate=0.1)

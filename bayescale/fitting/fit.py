@@ -157,6 +157,7 @@ def fit_one(data: ScalingData, settings, seed: int, pointwise: bool = True) -> S
     extend while only R-hat or ESS fail, refit while divergent."""
     model = settings.model
     model.check_data(data)
+    _idata.preload_arviz()  # the result's checks need ArviZ (1.6 s to import on 2 cores): start now, in a thread
     result = sample(data, model, settings.config, model.reference(data), seed, settings.until_converged,
                     pointwise=pointwise)
     return refit_divergent_fit(result, settings.refit_divergent, settings.until_converged, pointwise)

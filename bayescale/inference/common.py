@@ -17,8 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed, trace
-from numpyro.infer.util import initialize_model, unconstrain_fn
 
 __all__ = ["LatentSpace", "model_structure", "plausible_jitter", "map_leading"]
 
@@ -32,6 +30,8 @@ def model_structure(model, example_args: tuple):
     under ``jax.eval_shape`` nothing is executed or compiled. What is kept closes over
     shapes and constant transforms only, never the tracers.
     """
+    from numpyro.infer.util import initialize_model
+
     box = {}
 
     def structure(rng_key, args):
@@ -88,6 +88,9 @@ class LatentSpace:
 
     def prior_start(self, rng_key, args):
         """A draw from the prior, as a flat vector of sampler coordinates."""
+        from numpyro.handlers import seed, trace
+        from numpyro.infer.util import unconstrain_fn
+
         tr = trace(seed(self.model, rng_key)).get_trace(*args)
         params = {k: tr[k]["value"] for k in self.latent_names}
         z = unconstrain_fn(self.model, args, {}, params)

@@ -45,7 +45,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
-from numpyro.infer.hmc import hmc
 
 from bayescale.inference.aot import BoundLast, Program, TwoStage
 from bayescale.inference.common import LatentSpace, map_leading, plausible_jitter
@@ -140,6 +139,21 @@ def _batched_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, 
     return jax.jit(start_many), jax.jit(sample_many), None
 
 
+def _plain_chain(chain) -> tuple:
+    """NumPyro's chain state (an ``HMCState`` holding an ``HMCAdaptState``) as plain tuples: the sampler
+    program's outputs then name no NumPyro class, and loading the stored program imports no NumPyro (0.4 s)."""
+    return tuple(chain._replace(adapt_state=tuple(chain.adapt_state)))
+
+
+def _hmc_state(plain: tuple):
+    """The ``HMCState`` of :func:`_plain_chain`'s tuples."""
+    from numpyro.infer.hmc import HMCState
+    from numpyro.infer.hmc_util import HMCAdaptState
+
+    state = HMCState(*plain)
+    return state._replace(adapt_state=HMCAdaptState(*state.adapt_state))
+
+
 def _nuts_stats(state) -> dict:
     """What each NUTS transition records (its ``sample_stats``)."""
     return {
@@ -215,6 +229,8 @@ class _Chains:
         """NumPyro's NUTS ``(init, step)`` on the coordinates whitened by ``(shift, scale)`` (adapted by
         ``state``), its step size adapted to the acceptance rate ``target`` (an argument of the program, not a
         constant of it: a refit at a higher ``target_accept`` runs the same compiled programs)."""
+        from numpyro.infer.hmc import hmc
+
         init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_white_gen, algo="NUTS")
         white_args, config = (args, shift, scale, state), self.config
 
@@ -278,18 +294,19 @@ class _Chains:
         warm = {"diverging": jnp.sum(stats["diverging"][:num_warmup]), "n_steps": jnp.sum(stats["n_steps"][:num_warmup])}
         z = jax.vmap(lambda zf: self.space.to_model(zf, state))(z[num_warmup:])
         stats = {k: v[num_warmup:] for k, v in stats.items()}
-        return z, stats, warm, (chain, shift, scale, state)
+        return z, stats, warm, (_plain_chain(chain), shift, scale, state)
 
     def extend_chain(self, carry, args, target):
         """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
         further adaptation): the same Markov chain, continued."""
         chain, shift, scale, state = carry
+        chain = _hmc_state(chain)
         init, step = self.nuts(args, shift, scale, state, target)
         # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
         init(chain.z, chain.adapt_state.inverse_mass_matrix, chain.rng_key, find_step_size=False)
         chain, (z, stats) = scan_with_progress(step, chain, self.config.num_samples,
                                                enabled=bool(self.config.progress_bar))
-        return jax.vmap(lambda zf: self.space.to_model(zf, state))(z), stats, (chain, shift, scale, state)
+        return jax.vmap(lambda zf: self.space.to_model(zf, state))(z), stats, (_plain_chain(chain), shift, scale, state)
 
     def finish(self, z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the

@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from numpyro.handlers import substitute, trace
 
 from bayescale.inference.runner_cache import RunnerCache
 
@@ -34,6 +33,8 @@ def observation(model, obs_site: str, args: tuple) -> Callable:
     ``loc`` is broadcast to the observations' shape; ``scale`` keeps its own (a scalar when the
     noise is shared). Unwraps masked or independent distributions to find them.
     """
+
+    from numpyro.handlers import substitute, trace
 
     def one(sample):
         site = trace(substitute(model, data=sample)).get_trace(*args)[obs_site]

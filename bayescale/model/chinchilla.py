@@ -220,11 +220,11 @@ CHINCHILLA = Law(
     # Across groups (sd of log theta): setups rarely differ by more than ~20% in an exponent or E,
     # while A and B are in effect per group.
     spread_priors={
-        "E": Prior("HalfNormal", scale=0.2),
-        "alpha": Prior("HalfNormal", scale=0.2),
-        "beta": Prior("HalfNormal", scale=0.2),
-        "A_ref": Prior("HalfNormal", scale=1.0),
-        "B_ref": Prior("HalfNormal", scale=1.0),
+        "E": Prior._builtin("HalfNormal", scale=0.2),
+        "alpha": Prior._builtin("HalfNormal", scale=0.2),
+        "beta": Prior._builtin("HalfNormal", scale=0.2),
+        "A_ref": Prior._builtin("HalfNormal", scale=1.0),
+        "B_ref": Prior._builtin("HalfNormal", scale=1.0),
     },
     # NUTS moves in log L_ref, log(A_ref / E), log(B_ref / E): the ridge few model sizes leave is an axis.
     sampler_coords=share_coords("E", ("A_ref", "B_ref")),

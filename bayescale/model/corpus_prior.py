@@ -11,7 +11,7 @@ from bayescale.model.priors import Prior
 #: Prior of a new sweep's discrepancy: ``log tau`` (Brownian scale per sqrt(decade)), ``mu`` (drift per decade)
 #: and the drift's jitter between forecasts, learned from Epoch, Porian et al., Li et al. and Gadre et al.
 CORPUS_PRIOR = DiscrepancyPrior(
-    log_scale=Prior("StudentT", df=7.555, loc=-4.889, scale=2.43),
-    drift=Prior("StudentT", df=11.02, loc=-0.001473, scale=0.02996),
+    log_scale=Prior._builtin("StudentT", df=7.555, loc=-4.889, scale=2.43),
+    drift=Prior._builtin("StudentT", df=11.02, loc=-0.001473, scale=0.02996),
     drift_jitter=0.01023,
 )

@@ -34,7 +34,7 @@ OBS = "correct"
 #: Site name of the over-dispersion.
 TAU = "tau"
 #: Default prior of the over-dispersion.
-TAU_PRIOR = Prior("HalfNormal", scale=0.1)
+TAU_PRIOR = Prior._builtin("HalfNormal", scale=0.1)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

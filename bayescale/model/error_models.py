@@ -53,8 +53,6 @@ from typing import ClassVar, Mapping
 
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
 from bayescale.model.error_model_base import AXES, ErrorModel, Independent, _axis_values, _check_axes, law_axes
@@ -67,7 +65,7 @@ __all__ = ["ErrorModel", "Independent", "Extrapolation", "LearnedExtrapolation",
            "get_error_model", "levels", "DEFAULT_RESOLUTION", "AXES", "DEFAULT_ERROR_MODEL"]
 
 #: Default prior of an offset scale and of a walk's scale per sqrt(decade), on log loss.
-DEFAULT_SCALE_PRIOR = Prior("HalfNormal", scale=0.05)
+DEFAULT_SCALE_PRIOR = Prior._builtin("HalfNormal", scale=0.05)
 #: Default scale of :class:`Extrapolation`: log loss per sqrt(decade) beyond the data (measured: see its docstring).
 DEFAULT_EXTRAPOLATION_PER_DECADE = 0.021
 
@@ -206,6 +204,9 @@ class Offsets(ErrorModel):
         return tuple(int(self._levels(data, a)[1].size) for a in self.by)
 
     def sample(self, priors, X):
+        import numpyro
+        import numpyro.distributions as dist
+
         total = 0.0
         for a in self.by:
             sd = numpyro.sample(f"err_sd_{a}", priors[f"err_sd_{a}"].to_numpyro())
@@ -326,6 +327,9 @@ class RandomWalk(Offsets):
         return (*self._iid().batch_key(data), *(int(self._nodes(data, a).size) for a in self.by))
 
     def sample(self, priors, X):
+        import numpyro
+        import numpyro.distributions as dist
+
         total = self._iid().sample(priors, X)
         for a in self.by:
             scale = numpyro.sample(f"err_walk_{a}", priors[f"err_walk_{a}"].to_numpyro())

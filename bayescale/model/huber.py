@@ -12,11 +12,9 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes
 
 from bayescale.errors import ConfigError
+from bayescale.model.likelihoods import DEFAULT_HUBER_DELTA
 
 __all__ = ["HuberLogResidual", "huber_normaliser", "DEFAULT_HUBER_DELTA"]
-
-#: Epoch AI's Huber threshold on log residuals.
-DEFAULT_HUBER_DELTA = 1e-3
 
 
 def huber_normaliser(delta: float) -> float:

@@ -45,13 +45,13 @@ __all__ = [
 COVARIATES = ("N", "D", "C", "U")
 
 #: Irreducible loss in nats/token: median 1, 90% in [0.19, 5.2].
-E_PRIOR = Prior("LogNormal", loc=0.0, scale=1.0)
+E_PRIOR = Prior._builtin("LogNormal", loc=0.0, scale=1.0)
 #: Reducible loss at the data's reference scale: median 0.37, 90% in [0.03, 4.3] nats.
-REF_PRIOR = Prior("LogNormal", loc=-1.0, scale=1.5)
+REF_PRIOR = Prior._builtin("LogNormal", loc=-1.0, scale=1.5)
 #: Exponent: median 0.3, 90% in [0.087, 1.03].
-EXPONENT_PRIOR = Prior("LogNormal", loc=-1.2, scale=0.75)
+EXPONENT_PRIOR = Prior._builtin("LogNormal", loc=-1.2, scale=0.75)
 #: Spread across groups (sd on the unconstrained scale) of a parameter a law gives no spread prior for.
-DEFAULT_SPREAD_PRIOR = Prior("HalfNormal", scale=0.5)
+DEFAULT_SPREAD_PRIOR = Prior._builtin("HalfNormal", scale=0.5)
 
 
 def stack_logsumexp(*terms):

@@ -129,13 +129,13 @@ KAPLAN = Law(
     sampled_names=("L_ref", "f_N", "alpha_N", "alpha_D"),
     default_priors={
         # Loss at the data's geometric-mean (N0, D0): median 2.7, 90% in [0.53, 14] nats.
-        "L_ref": Prior("LogNormal", loc=1.0, scale=1.0),
+        "L_ref": Prior._builtin("LogNormal", loc=1.0, scale=1.0),
         # Share of the bracket due to finite N at (N0, D0): uniform on (0, 1) would do; Beta(2, 2)
         # keeps away from the edges where one term vanishes and the other exponent is unidentified.
-        "f_N": Prior("Beta", concentration1=2.0, concentration0=2.0),
+        "f_N": Prior._builtin("Beta", concentration1=2.0, concentration0=2.0),
         # Exponents: median 0.2, 90% in [0.039, 1.04]; covers Kaplan's 0.076 / 0.095.
-        "alpha_N": Prior("LogNormal", loc=-1.6, scale=1.0),
-        "alpha_D": Prior("LogNormal", loc=-1.6, scale=1.0),
+        "alpha_N": Prior._builtin("LogNormal", loc=-1.6, scale=1.0),
+        "alpha_D": Prior._builtin("LogNormal", loc=-1.6, scale=1.0),
     },
     log_loss=kaplan_log_loss,
     sampled_log_loss=_kaplan_sampled,
@@ -205,8 +205,8 @@ DATA_CONSTRAINED = Law(
         **CHINCHILLA.default_priors,
         # Epochs after which repeated data lose 1 - 1/e of their value: dimensionless.
         # R_D median 12, 90% in [2.4, 63] (Muennighoff et al.: 15.4); R_N median 4.5, 90% in [0.9, 23] (5.3).
-        "R_D": Prior("LogNormal", loc=2.5, scale=1.0),
-        "R_N": Prior("LogNormal", loc=1.5, scale=1.0),
+        "R_D": Prior._builtin("LogNormal", loc=2.5, scale=1.0),
+        "R_N": Prior._builtin("LogNormal", loc=1.5, scale=1.0),
     },
     log_loss=data_constrained_log_loss,
     sampled_log_loss=_data_constrained_sampled,
@@ -276,11 +276,11 @@ def broken_power_law(x: str = "C") -> Law:
             "A_ref": REF_PRIOR,
             "alpha": EXPONENT_PRIOR,
             # Change of exponent at the break, either sign: 90% in [-0.49, 0.49].
-            "delta_alpha": Prior("Normal", loc=0.0, scale=0.3),
+            "delta_alpha": Prior._builtin("Normal", loc=0.0, scale=0.3),
             # Break within a few e-folds of the data's centre: 90% within a factor e^3.3 = 27.
-            "log_break": Prior("Normal", loc=0.0, scale=2.0),
+            "log_break": Prior._builtin("Normal", loc=0.0, scale=2.0),
             # Sharpness: median 0.5 e-folds, 90% in [0.22, 1.1].
-            "f": Prior("LogNormal", loc=-0.7, scale=0.5),
+            "f": Prior._builtin("LogNormal", loc=-0.7, scale=0.5),
         },
         log_loss=broken_power_law_log_loss,
         sampled_log_loss=sampled,

@@ -28,11 +28,8 @@ from typing import ClassVar, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 
 from bayescale.errors import ConfigError
-from bayescale.model.huber import DEFAULT_HUBER_DELTA, HuberLogResidual
 from bayescale.model.priors import Prior
 
 __all__ = [
@@ -49,6 +46,9 @@ __all__ = [
     "predictive_draws",
 ]
 
+#: Epoch AI's Huber threshold on log residuals (:class:`Huber`'s default ``delta``).
+DEFAULT_HUBER_DELTA = 1e-3
+
 #: Site name of the noise scale on log loss.
 NOISE = "sigma"
 #: Site name of learned Student-t degrees of freedom.
@@ -56,10 +56,10 @@ DF = "df"
 #: The stream of a seed that :meth:`Likelihood.noise` draws from (``default_rng([seed, NOISE_STREAM])``).
 NOISE_STREAM = 0x5E1F
 #: Noise scale on log loss: half-normal with scale 0.1 (a 10% relative error is large).
-DEFAULT_SIGMA_PRIOR = Prior("HalfNormal", scale=0.1)
+DEFAULT_SIGMA_PRIOR = Prior._builtin("HalfNormal", scale=0.1)
 #: Prior on learned Student-t degrees of freedom (Juárez and Steel 2010): mean 20,
 #: 90% in [3.6, 47]; light enough tails to let the data choose between t and normal.
-DEFAULT_DF_PRIOR = Prior("Gamma", concentration=2.0, rate=0.1)
+DEFAULT_DF_PRIOR = Prior._builtin("Gamma", concentration=2.0, rate=0.1)
 
 
 class _ByName(abc.ABCMeta):
@@ -104,10 +104,12 @@ class Likelihood(metaclass=_ByName):
 
     def sample_extra(self, priors: Mapping[str, Prior]) -> dict:
         """Inside a NumPyro model: sample the extra sites, ``{name: value}``."""
+        import numpyro
+
         return {k: numpyro.sample(k, priors[k].to_numpyro()) for k in self.extra_sites}
 
     @abc.abstractmethod
-    def dist(self, loc, scale, **extra) -> dist.Distribution:
+    def dist(self, loc, scale, **extra) -> "numpyro.distributions.Distribution":  # noqa: F821
         """The distribution of log(observed loss) given the law's log loss and ``sigma``.
 
         ``extra`` holds the values of :attr:`extra_sites` (e.g. a sampled ``df``).
@@ -178,6 +180,8 @@ class Normal(Likelihood):
     kind: ClassVar[str] = "normal"
 
     def dist(self, loc, scale, **extra):
+        import numpyro.distributions as dist
+
         return dist.Normal(loc, scale)
 
     def standard_noise(self, rng, shape, **extra):
@@ -226,6 +230,8 @@ class StudentT(Likelihood):
         return extra[DF]
 
     def dist(self, loc, scale, **extra):
+        import numpyro.distributions as dist
+
         return dist.StudentT(self._df(extra), loc, scale)
 
     def standard_noise(self, rng, shape, **extra):
@@ -260,9 +266,13 @@ class Huber(Likelihood):
         return {NOISE: Prior("HalfNormal", scale=0.1 * self.delta)}
 
     def dist(self, loc, scale, **extra):
+        from bayescale.model.huber import HuberLogResidual
+
         return HuberLogResidual(loc, scale, delta=self.delta)
 
     def standard_noise(self, rng, shape, **extra):
+        from bayescale.model.huber import HuberLogResidual
+
         key = jax.random.PRNGKey(int(rng.integers(2**31)))
         return np.asarray(HuberLogResidual(0.0, 1.0, delta=self.delta).sample(key, tuple(shape)), dtype=np.float64)
 

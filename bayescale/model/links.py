@@ -154,8 +154,8 @@ SIGMOID = Link(
     name="sigmoid",
     formula="chance + (ceiling - chance) * sigmoid(-k (L - L0))",
     fn=_sigmoid,
-    default_priors={"k": Prior("LogNormal", loc=math.log(2.0), scale=0.75), "dL0": Prior("Normal", loc=0.0, scale=1.0),
-                    "headroom": Prior("Beta", concentration1=1.0, concentration0=1.0)},
+    default_priors={"k": Prior._builtin("LogNormal", loc=math.log(2.0), scale=0.75), "dL0": Prior._builtin("Normal", loc=0.0, scale=1.0),
+                    "headroom": Prior._builtin("Beta", concentration1=1.0, concentration0=1.0)},
     derived=_sigmoid_derived,
     sampler_coords=SIGMOID_COORDS,
 )
@@ -165,9 +165,9 @@ EXPONENTIAL = Link(
     name="exponential",
     formula="1 - (eps - k exp(-gamma L))",
     fn=_exponential,
-    default_priors={"eps": Prior("Beta", concentration1=1.0, concentration0=1.0),
-                    "frac": Prior("Beta", concentration1=1.0, concentration0=1.0),
-                    "gamma": Prior("LogNormal", loc=math.log(2.0), scale=0.75)},
+    default_priors={"eps": Prior._builtin("Beta", concentration1=1.0, concentration0=1.0),
+                    "frac": Prior._builtin("Beta", concentration1=1.0, concentration0=1.0),
+                    "gamma": Prior._builtin("LogNormal", loc=math.log(2.0), scale=0.75)},
     derived=_exponential_derived,
 )
 

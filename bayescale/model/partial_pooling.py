@@ -25,9 +25,6 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
-from numpyro.distributions.transforms import biject_to
 
 from bayescale.errors import ConfigError
 from bayescale.model.group_coords import conditional_coords
@@ -39,6 +36,9 @@ __all__ = ["PartialPooling"]
 
 def _unconstrained(prior):
     """``(population distribution of mu, link)``: ``theta = link(mu + tau z)``, for NumPy or JAX arrays."""
+    import numpyro.distributions as dist
+    from numpyro.distributions.transforms import biject_to
+
     if prior.dist == "LogNormal":
         return dist.Normal(prior.params["loc"], prior.params["scale"]), "exp"
     if prior.dist == "Normal":
@@ -58,6 +58,8 @@ def _apply_link(link, x, xp):
 def _group_dist(mu, tau, link):
     """A group's value given the population: ``link(Normal(mu, tau))``; NumPyro's unconstrained value of
     the site is the Normal variate (its support's bijection is ``link``)."""
+    import numpyro.distributions as dist
+
     if link == "exp":
         return dist.LogNormal(mu, tau)
     if link == "identity":
@@ -145,6 +147,8 @@ class PartialPooling(Grouped):
         return {f"tau_{k}": law.spread_prior(k) for k in self.pooled(law)}
 
     def sample_params(self, law, priors, n_groups):
+        import numpyro
+
         roles, out = self.roles(law), {}
         for k in law.sampled_names:
             if roles[k] == "shared":
@@ -174,6 +178,8 @@ class PartialPooling(Grouped):
             inner = super().sampler_coords(law)
             if inner is not None and set(inner.sites) & set(pooled):
                 inner = None
+            from numpyro.distributions.transforms import biject_to
+
             links = {k: biject_to(law.spread_prior(k).to_numpyro().support) for k in pooled}
             _COORDS[cache_key] = (law, conditional_coords(pooled, links, inner))  # the law kept: its id stays unique
         return _COORDS[cache_key][1]

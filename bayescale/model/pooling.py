@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Mapping
 
-import numpyro
 
 from bayescale.errors import ConfigError
 from bayescale.model.partial_pooling import PartialPooling
@@ -36,6 +35,8 @@ class CompletePooling(Pooling):
     name: ClassVar[str] = "complete"
 
     def sample_params(self, law, priors, n_groups):
+        import numpyro
+
         return {k: numpyro.sample(k, priors[k].to_numpyro()) for k in law.sampled_names}
 
 
@@ -45,6 +46,8 @@ class NoPooling(Grouped):
     name: ClassVar[str] = "none"
 
     def sample_params(self, law, priors, n_groups):
+        import numpyro
+
         with numpyro.plate("groups", n_groups):
             return {k: numpyro.sample(k, priors[k].to_numpyro()) for k in law.sampled_names}
 

@@ -14,11 +14,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
-import numpyro.distributions as _dist
-
 from bayescale.errors import PriorError
 
 __all__ = ["Prior", "merge_priors", "priors_to_json", "priors_from_json"]
+
+#: Every prior bayescale has made for itself (:meth:`Prior._builtin`), for the tests to check.
+BUILTIN: dict = {}
+
+
+def _distributions():
+    """:mod:`numpyro.distributions`, imported on first use (not by a fit whose programs are loaded from disk)."""
+    import numpyro.distributions
+
+    return numpyro.distributions
 
 
 class Prior:
@@ -45,6 +53,7 @@ class Prior:
     __slots__ = ("dist", "params")
 
     def __init__(self, dist: str, /, **params: float) -> None:
+        _dist = _distributions()
         factory = getattr(_dist, dist, None) if isinstance(dist, str) and not dist.startswith("_") else None
         if not callable(factory) or (isinstance(factory, type) and not issubclass(factory, _dist.Distribution)):
             raise PriorError(
@@ -93,8 +102,19 @@ class Prior:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Prior is immutable; build a new one")
 
-    def to_numpyro(self) -> _dist.Distribution:
+    @classmethod
+    def _builtin(cls, dist: str, /, **params: float) -> "Prior":
+        """A prior bayescale itself defines, not checked when made: checking imports NumPyro (0.4 s), which a
+        process that only loads compiled programs never needs. Each is kept in :data:`BUILTIN`, and
+        tests/test_model_spec.py checks them all as :class:`Prior` checks a user's."""
+        prior = object.__new__(cls)
+        object.__setattr__(prior, "dist", dist)
+        object.__setattr__(prior, "params", {k: float(v) for k, v in params.items()})
+        return BUILTIN.setdefault((dist, tuple(sorted(prior.params.items()))), prior)
+
+    def to_numpyro(self) -> "numpyro.distributions.Distribution":  # noqa: F821
         """The :mod:`numpyro.distributions` object (arguments validated)."""
+        _dist = _distributions()
         out = getattr(_dist, self.dist)(**self.params, validate_args=True)
         if not isinstance(out, _dist.Distribution):
             raise TypeError(f"{self.dist} did not build a distribution")

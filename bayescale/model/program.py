@@ -9,7 +9,6 @@ arrays to a shared size (``X["mask"]`` False) are masked out of the likelihood.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpyro
 
 from bayescale.model.likelihoods import NOISE
 
@@ -41,6 +40,8 @@ def scaling_program(X, ref, log_loss=None, *, spec, n_groups: int | None = None)
     n_groups : int, optional
         Number of groups of a grouped model.
     """
+    import numpyro
+
     law, likelihood, priors = spec.law, spec.likelihood, spec.priors
     sampled = spec.pooling.sample_params(law, priors, n_groups)
     for name, value in law.derived(sampled, ref).items():
