@@ -48,6 +48,7 @@ from jax.flatten_util import ravel_pytree
 
 from bayescale.inference.aot import BoundLast, Program, TwoStage
 from bayescale.inference.common import LatentSpace, map_leading, plausible_jitter
+from bayescale.inference.chain_state import hmc_state, nuts_stats, plain_chain
 from bayescale.inference.config import SamplerConfig
 from bayescale.inference.pointwise import observation
 from bayescale.inference.progress import scan_with_progress
@@ -139,33 +140,6 @@ def _batched_programs(chains: "_Chains", key: Any) -> tuple[Callable, Callable, 
     return jax.jit(start_many), jax.jit(sample_many), None
 
 
-def _plain_chain(chain) -> tuple:
-    """NumPyro's chain state (an ``HMCState`` holding an ``HMCAdaptState``) as plain tuples: the sampler
-    program's outputs then name no NumPyro class, and loading the stored program imports no NumPyro (0.4 s)."""
-    return tuple(chain._replace(adapt_state=tuple(chain.adapt_state)))
-
-
-def _hmc_state(plain: tuple):
-    """The ``HMCState`` of :func:`_plain_chain`'s tuples."""
-    from numpyro.infer.hmc import HMCState
-    from numpyro.infer.hmc_util import HMCAdaptState
-
-    state = HMCState(*plain)
-    return state._replace(adapt_state=HMCAdaptState(*state.adapt_state))
-
-
-def _nuts_stats(state) -> dict:
-    """What each NUTS transition records (its ``sample_stats``)."""
-    return {
-        "diverging": state.diverging,
-        "n_steps": state.num_steps,
-        "acceptance_rate": state.mean_accept_prob,
-        "lp": -state.potential_energy,
-        "energy": state.energy,
-        "step_size": state.adapt_state.step_size,
-    }
-
-
 class _Chains:
     """The steps of a NUTS fit of one dataset, traced into the programs of :func:`_build_programs`:
     every chain's mode (:meth:`start_all`), its whitened start (:meth:`start_chain`), its warmup and
@@ -249,7 +223,7 @@ class _Chains:
 
         def step(state, _):
             state = sample_kernel(state, model_args=white_args)
-            return state, (shift + scale @ state.z, _nuts_stats(state))
+            return state, (shift + scale @ state.z, nuts_stats(state))
 
         return init, step
 
@@ -294,19 +268,19 @@ class _Chains:
         warm = {"diverging": jnp.sum(stats["diverging"][:num_warmup]), "n_steps": jnp.sum(stats["n_steps"][:num_warmup])}
         z = jax.vmap(lambda zf: self.space.to_model(zf, state))(z[num_warmup:])
         stats = {k: v[num_warmup:] for k, v in stats.items()}
-        return z, stats, warm, (_plain_chain(chain), shift, scale, state)
+        return z, stats, warm, (plain_chain(chain), shift, scale, state)
 
     def extend_chain(self, carry, args, target):
         """``num_samples`` more draws from a chain's final state (its adapted step size and metric, no
         further adaptation): the same Markov chain, continued."""
         chain, shift, scale, state = carry
-        chain = _hmc_state(chain)
+        chain = hmc_state(chain)
         init, step = self.nuts(args, shift, scale, state, target)
         # Only configures NumPyro's kernel (tree depth, warmup length, adaptation); its state is discarded.
         init(chain.z, chain.adapt_state.inverse_mass_matrix, chain.rng_key, find_step_size=False)
         chain, (z, stats) = scan_with_progress(step, chain, self.config.num_samples,
                                                enabled=bool(self.config.progress_bar))
-        return jax.vmap(lambda zf: self.space.to_model(zf, state))(z), stats, (_plain_chain(chain), shift, scale, state)
+        return jax.vmap(lambda zf: self.space.to_model(zf, state))(z), stats, (plain_chain(chain), shift, scale, state)
 
     def finish(self, z, stats, warm, args):
         """Constrained draws and, with ``obs_site``, that site's pointwise log-likelihood and the

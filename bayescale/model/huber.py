@@ -12,9 +12,8 @@ from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes
 
 from bayescale.errors import ConfigError
-from bayescale.model.likelihoods import DEFAULT_HUBER_DELTA
 
-__all__ = ["HuberLogResidual", "huber_normaliser", "DEFAULT_HUBER_DELTA"]
+__all__ = ["HuberLogResidual", "huber_normaliser"]
 
 
 def huber_normaliser(delta: float) -> float:
@@ -44,7 +43,8 @@ class HuberLogResidual(dist.Distribution):
     loc, scale : array_like
         Location and scale (``scale > 0``).
     delta : float
-        Huber threshold on the standardised residual (default 1e-3), a Python float.
+        Huber threshold on the standardised residual, a Python float (the ``huber`` likelihood's default is
+        :data:`~bayescale.model.likelihoods.DEFAULT_HUBER_DELTA`, 1e-3).
 
     Examples
     --------
@@ -60,7 +60,7 @@ class HuberLogResidual(dist.Distribution):
     support = constraints.real
     reparametrized_params = ["loc", "scale"]
 
-    def __init__(self, loc=0.0, scale=1.0, *, delta: float = DEFAULT_HUBER_DELTA, validate_args=None):
+    def __init__(self, loc=0.0, scale=1.0, *, delta: float, validate_args=None):
         delta = float(delta)
         if not delta > 0:
             raise ConfigError(f"Huber delta must be > 0, got delta={delta!r}")
