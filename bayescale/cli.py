@@ -355,7 +355,7 @@ def _save_fit_plots(fit, args) -> None:
         print(f"saved {path}")
 
 
-def console_main() -> None:  # pragma: no cover - exits the process; tests/test_cli_exit.py runs it in a child
+def console_main() -> None:  # pragma: no cover - exits the process (tests/test_cli_and_datasets.py: _exit_now)
     """Entry point of the ``bayescale`` command: :func:`main`, then exit without tearing the interpreter down.
 
     Freeing JAX's backend, the compiled programs and the imported modules at exit takes 0.3-0.8 s on 2 cores,
