@@ -47,8 +47,11 @@ def test_power_law_recovery_and_capabilities(tmp_path):
     by_c = fit.predict(C=1e22)
     by_nd = fit.predict(N=1e9, D=1e22 / 6e9)
     assert by_c.loss_median[0] == pytest.approx(by_nd.loss_median[0], rel=1e-6)
-    truth = TRUTH["power_law"]
-    assert by_c.loss_lower[0] < truth["E"] + truth["A"] * 1e22 ** -truth["alpha"] < by_c.loss_upper[0]
+    # The truth inside the 99.7% interval (3 sd, as check_recovery): a calibrated interval misses it at 0.3% of
+    # seeds (the 90% one missed by 0.0004 at BAYESCALE_TEST_SEED=4, as it will at 1 seed in 10). With the three
+    # 3-sd parameter checks, the test fails falsely at about 1.2% of seeds.
+    truth, wide = TRUTH["power_law"], fit.predict(C=1e22, prob=0.997)
+    assert wide.loss_lower[0] < truth["E"] + truth["A"] * 1e22 ** -truth["alpha"] < wide.loss_upper[0]
     # ... but not from N alone, and it has no compute-optimal frontier.
     with pytest.raises(errors.ConfigError, match="needs C"):
         fit.predict(N=1e9)
