@@ -61,9 +61,9 @@ COUNTS = {"loads": 0, "stores": 0, "rebuilt": 0, "skipped": 0}
 _COUNTS_LOCK = threading.Lock()
 
 
-def _count(what: str, n: int = 1) -> None:
+def _count(what: str) -> None:
     with _COUNTS_LOCK:  # programs load side by side (load_many)
-        COUNTS[what] += n
+        COUNTS[what] += 1
 
 
 def cache_dir() -> Path | None:
