@@ -35,6 +35,14 @@ def hessian(f: Callable, x: jnp.ndarray) -> jnp.ndarray:
     The same numbers as ``jax.hessian`` (to float rounding), in a program that holds one product instead of
     ``jax.hessian``'s batch of them: on the 6-recipe hierarchical model (41 coordinates) XLA compiled the Hessian
     in 9.0 s instead of 17.3 s. It runs once per chain's start, where the loop's cost is negligible.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> f = lambda x: x[0] ** 2 * x[1] + jnp.sin(x[1])
+    >>> x = jnp.array([1.0, 0.5])
+    >>> bool(jnp.allclose(hessian(f, x), jax.hessian(f)(x)))
+    True
     """
     grad = jax.grad(f)
     return lax.map(lambda v: jax.jvp(grad, (x,), (v,))[1], jnp.eye(x.shape[0], dtype=x.dtype))
