@@ -108,13 +108,9 @@ def test_isoflop_table(example_fit):
 
 def _tokens_for_an_even_comparison(p, run, N2, lo=1e9, hi=1e14):
     """``D2`` at which the median over draws of ``L(run) - L(N2, D2)`` is zero (it rises with ``D2``)."""
-    diff = lambda D2: np.median(L(p, *run) - L(p, N2, D2))  # noqa: E731
-    assert diff(lo) < 0 < diff(hi), "the bracket must hold the root"
-    lo, hi = np.log(lo), np.log(hi)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if diff(np.exp(mid)) < 0 else (lo, mid)
-    return float(np.exp(0.5 * (lo + hi)))
+    diff = lambda log_D2: np.median(L(p, *run) - L(p, N2, np.exp(log_D2)))  # noqa: E731
+    assert diff(np.log(lo)) < 0 < diff(np.log(hi)), "the bracket must hold the root"
+    return float(np.exp(brentq(diff, np.log(lo), np.log(hi))))
 
 
 def test_prob_better(example_fit):
@@ -123,7 +119,7 @@ def test_prob_better(example_fit):
     assert bs.prob_better(example_fit, 1e9, 4e10, 1e9, 8e10) == 0.0
     assert bs.prob_better(example_fit, 1e9, 4e10, 1e9, 4e10) == 0.0  # a tie is not "better"
     # Equals the fraction of draws computed by hand, at a comparison the posterior cannot settle whatever the
-    # seed: the second run's tokens D2 put the median of the loss difference at zero (bisection in log D2), so
+    # seed: the second run's tokens D2 put the median of the loss difference at zero (a root in log D2), so
     # half the draws favour each run (a fixed pair of runs was certain one way at BAYESCALE_TEST_SEED=4).
     p = law_params(example_fit)
     D2 = _tokens_for_an_even_comparison(p, (3e9, 1e10), 5e8)
