@@ -127,7 +127,8 @@ def crossover_draws(baseline: Mapping, candidate: Mapping, C_min: float, C_max: 
     rows = np.arange(S)
     d0, d1 = diff[rows, first], diff[rows, first + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = d0 / (d0 - d1)
+        # Where the draw crosses, between its grid points (d0, d1 of opposite signs); elsewhere d0 - d1 may be ~0.
+        t = np.where(crosses, d0 / (d0 - d1), 0.0)
     logC = np.log(grid)
     at = np.exp(logC[first] + t * (logC[first + 1] - logC[first]))
     return {"C": np.where(crosses, at, np.nan), "crossings": change.sum(axis=1),
