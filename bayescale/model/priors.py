@@ -16,7 +16,7 @@ import numpy as np
 
 from bayescale.errors import PriorError
 
-__all__ = ["Prior", "merge_priors", "priors_to_json", "priors_from_json"]
+__all__ = ["Prior", "BoundPrior", "merge_priors", "priors_to_json", "priors_from_json"]
 
 #: Every prior bayescale has made for itself (:meth:`Prior._builtin`), for the tests to check.
 BUILTIN: dict = {}
@@ -120,6 +120,10 @@ class Prior:
             raise TypeError(f"{self.dist} did not build a distribution")
         return out
 
+    def bound(self, params: Mapping[str, Any]) -> "BoundPrior":
+        """This distribution with the parameter values ``params`` (arrays, traced inside a compiled program)."""
+        return BoundPrior(self.dist, params)
+
     @property
     def positive(self) -> bool:
         """Whether the distribution's support lies in [0, inf) (a positive parameter can take it)."""
@@ -146,6 +150,21 @@ class Prior:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"Prior({self.dist!r}{', ' if args else ''}{args})"
+
+
+class BoundPrior:
+    """A prior's distribution whose parameters are a compiled program's arguments
+    (:data:`bayescale.model.program.PRIORS`): fits that differ only in prior values share one program. Built
+    inside the program (:meth:`Prior.bound`), never by users; the values were checked when the :class:`Prior`
+    was made."""
+
+    __slots__ = ("dist", "params")
+
+    def __init__(self, dist: str, params: Mapping[str, Any]) -> None:
+        self.dist, self.params = dist, dict(params)
+
+    def to_numpyro(self) -> "numpyro.distributions.Distribution":  # noqa: F821
+        return getattr(_distributions(), self.dist)(**self.params)
 
 
 def merge_priors(

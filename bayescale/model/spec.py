@@ -26,7 +26,7 @@ from bayescale.model.law_registry import get_law
 from bayescale.model.likelihoods import Likelihood, get_likelihood
 from bayescale.model.pooling import Pooling, get_pooling
 from bayescale.model.priors import Prior, merge_priors
-from bayescale.model.program import MASK, scaling_program
+from bayescale.model.program import MASK, PRIORS, scaling_program
 
 __all__ = ["ScalingModel", "resolve_model", "padded_runs", "MASK"]
 
@@ -113,14 +113,16 @@ class ScalingModel:
         return hash(self.cache_key)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, ScalingModel) and self.cache_key == other.cache_key and self.error_model == other.error_model
+        return (isinstance(other, ScalingModel) and self.cache_key == other.cache_key and self.priors == other.priors
+                and self.error_model == other.error_model)
 
     @property
     def cache_key(self) -> tuple:
-        """What identifies the compiled program of this model (with the data's shape and the sampler settings)."""
+        """What identifies the compiled program of this model (with the data's shape and the sampler settings): the
+        priors' distributions, not their values (arguments of the program, :meth:`args`)."""
         return (
             self.law.name, id(self.law), self.likelihood, self.pooling.key, self.error_model.program_key,
-            tuple(sorted((k, hash(v)) for k, v in self.priors.items())),
+            _prior_families(self.priors),
         )
 
     @property
@@ -144,7 +146,7 @@ class ScalingModel:
             return None
         try:
             parts = (self.law.name, _plain(self.likelihood), _plain(self.pooling), _plain(self.error_model.program_key),
-                     tuple(sorted((k, _plain(v)) for k, v in self.priors.items())))
+                     _prior_families(self.priors))
         except TypeError:
             return None
         return repr(parts)
@@ -189,7 +191,8 @@ class ScalingModel:
         """Model arguments ``(X, ref[, log_loss])`` of one dataset (float32), and its group labels.
 
         ``X`` holds the log covariates (and the group index of a grouped model), the error
-        model's arguments and ``X["mask"]``. With ``pad=True`` (what the samplers take) every
+        model's arguments, ``X["mask"]`` and ``X["priors"]`` (every prior's parameter values: a fit with other
+        prior values runs the same compiled program). With ``pad=True`` (what the samplers take) every
         per-run array is padded to :func:`padded_runs` runs by repeating the first run, and the
         mask, ``False`` there, removes the padding from the likelihood; ``pad=False`` keeps the
         data's length (simulation: the draws are of exactly the data's runs).
@@ -212,6 +215,7 @@ class ScalingModel:
             dtype = jnp.int32 if np.issubdtype(np.asarray(v).dtype, np.integer) else jnp.float32
             X[k] = per_run(v, dtype) if k in run_keys else _on_device(v, dtype)
         X[MASK] = jax.device_put(np.arange(size) < n)
+        X[PRIORS] = {k: {name: _on_device(v, jnp.float32) for name, v in p.params.items()} for k, p in self.priors.items()}
         args = (X, {k: _on_device(v, jnp.float32) for k, v in ref.items()})
         if observed:
             args = args + (per_run(np.log(np.asarray(data.loss, dtype=np.float64)), jnp.float32),)
@@ -250,6 +254,11 @@ def _on_device(v, dtype):
     """``v`` as a JAX array of ``dtype``, converted on the host and transferred (``jnp.asarray`` compiles a small
     XLA program per shape in each new process)."""
     return jax.device_put(np.asarray(v, dtype=np.dtype(dtype)))
+
+
+def _prior_families(priors: Mapping[str, Prior]) -> tuple:
+    """The priors' distributions and parameter names: what the compiled program holds of them."""
+    return tuple(sorted((k, p.dist, tuple(sorted(p.params))) for k, p in priors.items()))
 
 
 def _plain(obj):
