@@ -196,7 +196,10 @@ def example_tasks():
 def loss_fit(example_tasks):
     from conftest import FAST
 
-    return bs.fit(example_tasks.loss_data(), seed=SEED, **FAST)
+    # The 32 runs leave E a long lower tail (1% quantile 0.12 against a median 1.03 at offset 0) that the chains
+    # explore slowly (tail ESS ~190 in 4 x 2,000 draws): on one machine offset 0 needed 4 extensions to bring
+    # R-hat under 1.01 (E, A, alpha at 1.010-1.011 after 3), offsets 1-3 needed 0-1. Up to 6 keeps that case.
+    return bs.fit(example_tasks.loss_data(), seed=SEED, until_converged=6, **FAST)
 
 
 @pytest.fixture(scope="module")
@@ -257,17 +260,19 @@ def test_links_recover_the_example_truth(downstream):
 def test_a_task_at_chance_gets_no_fitted_curve(downstream):
     """The at-chance task's link stays unknown: its midpoint's 90% interval spans more than 1.5 nats and twice
     any fitted task's; its ceiling may be chance itself (a flat line: the 5% quantile within 0.1 of chance), which
-    every fitted task's excludes (5% quantile above 0.5); its forecast keeps chance inside the interval.
-    (Measured at seed offsets 0-6: midpoint 2.06-4.40 nats, 2.8-7.0 times the widest fitted task's 0.40-0.79;
-    the ceiling's 5% quantile 0.250-0.255, the fitted tasks' 0.658 or more. Its upper end is not a property:
-    0.86-0.94 at offsets 0-5, 0.61 at 6.)"""
+    every fitted task's excludes (5% quantile above 0.5); its forecast's 90% interval reaches down to chance (the
+    link's accuracy lies between chance and the ceiling at every draw, so the interval's lower end is at most the
+    ceiling's 5% quantile; its upper end says nothing: 0.2524 at offset 8, where the posterior puts the task at
+    chance). (Measured at seed offsets 0-6: midpoint 2.06-4.40 nats, 2.8-7.0 times the widest fitted task's
+    0.40-0.79; the ceiling's 5% quantile 0.250-0.255, the fitted tasks' 0.658 or more. The ceiling's upper end is
+    not a property either: 0.86-0.94 at offsets 0-5, 0.61 at 6.)"""
     widths = {t: np.diff(np.quantile(downstream.link_draws(t)["L0"], [0.05, 0.95]))[0] for t in downstream.tasks}
     fitted = max(w for t, w in widths.items() if t != "mmlu")
     assert widths["mmlu"] > 1.5 and widths["mmlu"] > 2 * fitted, widths
     lowest = {t: np.quantile(downstream.link_draws(t)["ceiling"], 0.05) for t in downstream.tasks}
     assert lowest["mmlu"] < 0.25 + 0.1 and min(v for t, v in lowest.items() if t != "mmlu") > 0.5, lowest
     row = downstream.predict(N=4e9, D=8e10, prob=0.9).set_index("task").loc["mmlu"]
-    assert row.acc_lower <= 0.25 + 0.005 <= row.acc_upper and row.at_chance
+    assert 0.25 <= row.acc_lower <= 0.25 + 0.005 and row.at_chance, row
 
 
 def test_chained_interval_is_wider_than_the_link_alone(downstream, loss_fit):

@@ -220,3 +220,15 @@ def test_repr_builds_no_inference_data(chinchilla_prior_fit):
     text = repr(fit)
     alpha = fit.posterior_array("alpha").ravel()
     assert f"alpha = {alpha.mean():.4g}" in text and "converged" in text
+
+
+def test_repr_counts_draws_that_are_not_finite(chinchilla_prior_fit):
+    """A prior's tail can overflow float32 (B = B_ref * D_ref**beta at beta ~ 4.6: found at seed offset 8); the repr
+    gives the finite draws' mean and says how many are not, with no numpy warning (an error in this suite)."""
+    fit = copy.copy(chinchilla_prior_fit)
+    fit._posterior = {k: np.array(v, dtype=np.float64) for k, v in fit._posterior.items()}
+    fit._posterior["B"] = np.full_like(fit._posterior["B"], 400.0)
+    fit._posterior["B"][0, :3] = np.inf
+    fit.diagnostics = Diagnostics.from_numbers(n_divergent=0, n_draws=200, rhat={"alpha": 1.0},
+                                               ess_bulk={"alpha": 500.0}, mean_steps=3.0)
+    assert "B = 400  (sd 0)  [3 of 200 draws not finite]" in repr(fit)

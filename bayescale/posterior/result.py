@@ -332,10 +332,18 @@ class ScalingFit:
             draws = draws.reshape(draws.shape[0] * draws.shape[1], -1)
             groups = self.group_labels if len(self.group_labels or ()) == draws.shape[1] else range(draws.shape[1])
             labels = [name] if draws.shape[1] == 1 else [f"{name}[{g}]" for g in groups]
-            for label, column in zip(labels, draws.T):
-                lines.append(f"  {label:>6} = {column.mean():.4g}  (sd {column.std(ddof=1):.3g})")
+            lines.extend(_describe_draws(label, column) for label, column in zip(labels, draws.T))
         lines.append("  " + ("converged" if self.converged else "NOT converged: " + " | ".join(self.diagnostics.problems)))
         return "\n".join(lines)
+
+
+def _describe_draws(label: str, column: np.ndarray) -> str:
+    """``label = mean (sd)`` of the finite draws, saying how many are not finite (a prior's tail can overflow)."""
+    finite = column[np.isfinite(column)]
+    if finite.size < 2:
+        return f"  {label:>6}: {column.size - finite.size} of {column.size} draws not finite"
+    text = f"  {label:>6} = {finite.mean():.4g}  (sd {finite.std(ddof=1):.3g})"
+    return text if finite.size == column.size else text + f"  [{column.size - finite.size} of {column.size} draws not finite]"
 
 
 #: Version of the on-disk layout written by :meth:`ScalingFit.save`.
