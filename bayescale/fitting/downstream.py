@@ -111,7 +111,7 @@ def fit_downstream(
     --------
     >>> import bayescale as bs
     >>> runs = bs.datasets.downstream_example()
-    >>> loss_fit = bs.fit(runs.loss_data(), seed=0, num_warmup=500, num_samples=500)
+    >>> loss_fit = bs.fit(runs.loss_data(), seed=0)
     >>> ds = bs.fit_downstream(runs, loss_fit=loss_fit, seed=0, num_chains=4, num_warmup=300, num_samples=300,
     ...                        warn=False)  # a doctest's budget: use the defaults (4 x (1000 + 1000)) for real
     >>> ds.tasks
