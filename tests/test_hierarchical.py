@@ -103,13 +103,21 @@ def test_hierarchical_fits_sample_like_independent_ones(design_fits):
 
 @pytest.mark.slow
 def test_hierarchical_intervals_cover_the_truth(design_fits):
-    """Over the three designs, the 90% intervals of what a hierarchical fit answers cover the truth about
-    90% of the time: each recipe's exponents (36 checks), the population's median exponents and spreads
-    (12: the recipes were drawn around alpha 0.34, beta 0.37 with log-sd 0.08), and the effective compute
-    multiplier of recipes g1 and g5 (8 runs) over g0 at the largest training budget and 10x beyond (12).
-    Each family fails below 26 of 36 or 7 of 12 hits: false-failure rates 0.06%, 0.05%, 0.05% for
-    independent checks at 90% (0.16% for the three); checks of one design share its population draw, so
-    read these as approximate."""
+    """Over the three designs, the 90% intervals of what a hierarchical fit answers cover the truth as often as
+    measured over 18 designs (seeds 0-17, these settings): each recipe's exponents (36 checks here; 179 of 216 =
+    83% there), the population's median exponents and spreads (12; 63 of 72 = 88%: the recipes were drawn around
+    alpha 0.34, beta 0.37 with log-sd 0.08), and the effective compute multiplier of recipes g1 and g5 (8 runs)
+    over g0 at the largest training budget and 10x beyond (12; 62 of 72 = 86%).
+
+    The recipes' coverage is below 90% because their truths are fixed draws around one population, not draws
+    from the priors (where a correct posterior covers 90% exactly): the posterior sits low along the E-exponent
+    ridge of a 3-budget sweep (mean of (truth - posterior mean) / sd: +0.31) and shrinks an outlying recipe
+    toward the others (design 3: g1's beta 0.483, 3.3 population sds out, posterior 0.377 +- 0.027; plain
+    NumPyro NUTS on the centred model, 2 x 2,000 draws at target_accept 0.99: 0.378 +- 0.029, so it is the
+    posterior, not the sampler). Per design (of 12) the hits spread with sd 1.6, 0.6 and 0.7 over the 18
+    designs, so the three families' thresholds (23 of 36, 7 of 12, 7 of 12) lie 2.6, 3.8 and 3.8 sds below
+    their measured means: false-failure rates about 0.5%, 0.01% and 0.01% (0.5% for the test; normal
+    approximations). The earlier 26 of 36 assumed 90% coverage; it failed at seed offset 1 (25: designs 3-5)."""
     groups, population, multipliers = [], [], []
     for fit, truths in design_fits:
         for g in fit.group_labels:
@@ -123,7 +131,7 @@ def test_hierarchical_intervals_cover_the_truth(design_fits):
             t = bs.compare_recipes(fit, "g0", g, C=[3e21, 3e22])
             true = multiplier_draws(truths["g0"], truths[g], C=[3e21, 3e22])["multiplier"][0]
             multipliers += list((t.multiplier_lower <= true) & (true <= t.multiplier_upper))
-    assert sum(groups) >= 26, f"{sum(groups)} of {len(groups)} recipe exponents covered"
+    assert sum(groups) >= 23, f"{sum(groups)} of {len(groups)} recipe exponents covered"
     assert sum(population) >= 7, f"{sum(population)} of {len(population)} population values covered"
     assert sum(multipliers) >= 7, f"{sum(multipliers)} of {len(multipliers)} multipliers covered"
 
