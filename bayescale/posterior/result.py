@@ -341,7 +341,7 @@ def _describe_draws(label: str, column: np.ndarray) -> str:
     """``label = mean (sd)`` of the finite draws, saying how many are not finite (a prior's tail can overflow)."""
     finite = column[np.isfinite(column)]
     if finite.size < 2:
-        return f"  {label:>6}: {column.size - finite.size} of {column.size} draws not finite"
+        return f"  {label:>6}: {finite.size} finite draw(s) of {column.size}, too few for a mean and sd"
     text = f"  {label:>6} = {finite.mean():.4g}  (sd {finite.std(ddof=1):.3g})"
     return text if finite.size == column.size else text + f"  [{column.size - finite.size} of {column.size} draws not finite]"
 
