@@ -94,38 +94,40 @@ def parameter_rows(bs, fit, truths: dict, i: int) -> list[dict]:
     return rows
 
 
-def summarize_parameters(rows: list[dict]) -> list[dict]:
-    """Coverage per (what, parameter) with Clopper-Pearson 95% intervals, and the mean of (truth - mean) / sd."""
+def coverage(rows: list[dict]) -> dict:
+    """The 50% and 90% intervals' coverage over ``rows`` (their ``in_0.5``, ``in_0.9``), each with its
+    Clopper-Pearson 95% interval and whether that interval holds the nominal rate."""
     from bayescale.analyses.calibration import clopper_pearson
 
+    out = {}
+    for prob in ("0.5", "0.9"):
+        hits = sum(r[f"in_{prob}"] for r in rows)
+        lo, hi = clopper_pearson(hits, len(rows))
+        out[f"coverage_{prob}"] = hits / len(rows)
+        out[f"coverage_{prob}_ci"] = [float(lo), float(hi)]
+        out[f"within_{prob}"] = bool(lo <= float(prob) <= hi)
+    return out
+
+
+def summarize_parameters(rows: list[dict]) -> list[dict]:
+    """Coverage per (what, parameter) (:func:`coverage`), and the mean of (truth - mean) / sd."""
     out = []
     for key in dict.fromkeys((r["what"], r["parameter"]) for r in rows):
         rs = [r for r in rows if (r["what"], r["parameter"]) == key]
-        s = {"what": key[0], "parameter": key[1], "n": len(rs), "mean_z": float(np.mean([r["z"] for r in rs]))}
-        for prob in ("0.5", "0.9"):
-            hits = sum(r[f"in_{prob}"] for r in rs)
-            s[f"coverage_{prob}"] = hits / len(rs)
-            s[f"coverage_{prob}_ci"] = [float(v) for v in clopper_pearson(hits, len(rs))]
-        out.append(s)
+        out.append({"what": key[0], "parameter": key[1], "n": len(rs),
+                    "mean_z": float(np.mean([r["z"] for r in rs])), **coverage(rs)})
     return out
 
 
 def summarize(rows: list[dict]) -> list[dict]:
-    from bayescale.analyses.calibration import clopper_pearson
-
+    """Coverage per (pair, at) (:func:`coverage`), and the Brier score of P(better)."""
     out = []
     for pair in dict.fromkeys(r["pair"] for r in rows):
         for at in dict.fromkeys(r["at"] for r in rows):
             rs = [r for r in rows if r["pair"] == pair and r["at"] == at]
-            s = {"pair": pair, "at": at, "datasets": len(rs),
-                 "brier_p_better": float(np.mean([(r["p_better"] - r["true_better"]) ** 2 for r in rs]))}
-            for prob in ("0.5", "0.9"):
-                hits = sum(r[f"in_{prob}"] for r in rs)
-                lo, hi = clopper_pearson(hits, len(rs))
-                s[f"coverage_{prob}"] = hits / len(rs)
-                s[f"coverage_{prob}_ci"] = [float(lo), float(hi)]
-                s[f"within_{prob}"] = bool(lo <= float(prob) <= hi)
-            out.append(s)
+            out.append({"pair": pair, "at": at, "datasets": len(rs),
+                        "brier_p_better": float(np.mean([(r["p_better"] - r["true_better"]) ** 2 for r in rs])),
+                        **coverage(rs)})
     return out
 
 
@@ -141,7 +143,8 @@ def main(argv=None) -> dict:
     rows, params = [], []
     for i in range(args.datasets):
         more, more_params = one_dataset(bs, i, args.seed)
-        rows, params = rows + more, params + more_params
+        rows.extend(more)
+        params.extend(more_params)
         save(args, rows, params, t0, partial=i + 1 < args.datasets)  # rows so far survive a run stopped early
     summary = summarize(rows)
     fmt = [("pair", "pair", ""), ("at", "at", ""), ("datasets", "datasets", "d"),
