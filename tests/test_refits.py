@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 
 import bayescale as bs
@@ -107,3 +108,56 @@ def test_refit_values_at_or_below_the_target_are_skipped(example_data):
 def test_bad_refit_ladders_are_refused_before_compiling(example_data, bad):
     with pytest.raises(errors.ConfigError, match="refit_divergent"):
         bs.fit(example_data, refit_divergent=bad)
+
+
+def _fake_fit(rhat: float, divergent: int = 0):
+    from types import SimpleNamespace
+
+    from bayescale.posterior.diagnostics import Diagnostics
+
+    diag = Diagnostics.from_numbers(n_divergent=divergent, n_draws=4000, rhat={"alpha": rhat},
+                                    ess_bulk={"alpha": 1000.0}, mean_steps=10.0)
+    return SimpleNamespace(diagnostics=diag, converged=diag.converged, refits=(), sampler="nuts",
+                           config=SimpleNamespace(target_accept=0.9))
+
+
+def _draws(*step_sizes):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(stats={"step_size": np.repeat(np.asarray(step_sizes)[:, None], 5, axis=1)})
+
+
+def test_a_fit_with_a_stuck_chain_is_run_again_and_the_better_kept():
+    """A fit that failed with a chain whose step size collapsed (below 1/100 of the median) is run again once
+    (``again``); the restart is kept unless worse (:func:`worse_than`), and the fit given up is listed. A fit that
+    converged, or failed without a stuck chain, is never run again. Deterministic (made-up fits)."""
+    from bayescale.fitting.restart import restart_if_stuck
+
+    def never():
+        raise AssertionError("run again")
+
+    stuck = _draws(0.26, 0.27, 2.2e-6, 0.25)
+    ok = _fake_fit(1.002)
+    assert restart_if_stuck(ok, stuck, "carry", never)[0] is ok  # converged: a small step size is its business
+    unconverged = _fake_fit(1.3)
+    assert restart_if_stuck(unconverged, _draws(0.26, 0.27, 0.1, 0.25), "carry", never)[0] is unconverged
+
+    first, better = _fake_fit(1.56), _fake_fit(1.003)
+    kept, draws, carry = restart_if_stuck(first, stuck, "carry", lambda: (better, "new draws", "new carry"))
+    assert (kept, draws, carry) == (better, "new draws", "new carry")
+    assert kept.refits == ({"sampler": "nuts", "target_accept": 0.9, "divergences": 0, "restart": "kept",
+                            "stuck_chains": {"2": 2.2e-6}, "median_step_size": pytest.approx(0.255)},)
+    first, worse = _fake_fit(1.01), _fake_fit(1.5)  # first: chains agree (ESS or else failed); restart: they do not
+    first.converged = False
+    kept, draws, _ = restart_if_stuck(first, stuck, "carry", lambda: (worse, "new draws", "new carry"))
+    assert kept is first and draws is stuck and kept.refits[0]["restart"] == "given up"
+
+
+def test_restarts_are_named_in_the_warning_and_not_as_refits():
+    from bayescale.fitting.fit import refit_note
+
+    fit = _fake_fit(1.5)
+    fit.refits = ({"sampler": "nuts", "target_accept": 0.9, "divergences": 0, "restart": "kept",
+                   "stuck_chains": {"3": 2.2e-6}, "median_step_size": 0.26},)
+    assert refit_note(fit) == ("restarted after chain 3's step size collapsed in warmup (2.2e-06 against the chains' "
+                               "median 0.26); kept the restart")

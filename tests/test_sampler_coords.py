@@ -1,4 +1,5 @@
-"""The sampler's coordinates, its pooled-mode start and ``until_converged`` (chains continued, not restarted)."""
+"""The sampler's coordinates, its pooled-mode start, ``until_converged`` (chains continued) and the restart of a fit
+with a stuck chain."""
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +100,31 @@ def test_until_converged_continues_the_chains(example_data):
                        warn=False, method="nuts")
     assert [f.extra_draws_per_chain for f in many] == [40, 40]
     np.testing.assert_allclose(many[0].idata.posterior["alpha"], short.idata.posterior["alpha"], rtol=1e-5)
+
+
+def test_a_stuck_chain_restarts_the_fit_in_fit_and_fit_many_alike(example_data, monkeypatch, tmp_path):
+    """End to end: with the stuck-chain threshold raised to 0.9999 of the median step size, the chains adapted
+    below the median count as stuck, and a fit of 4 x 40 draws (never converged, see above) is run again from
+    its restart key; the result says so, saves it, and fit_many restarts each dataset as fit does (the same
+    draws). Deterministic."""
+    from bayescale.fitting import restart
+
+    settings = dict(num_warmup=500, num_samples=40, until_converged=0, warn=False)
+    plain = bs.fit(example_data, seed=0, **settings)
+    assert plain.refits == ()  # chains of comparable step sizes: none stuck
+    monkeypatch.setattr(restart, "STUCK_STEP_RATIO", 0.9999)
+    with pytest.warns(bs.ConvergenceWarning, match=r"restarted after chain .* step size collapsed in warmup"):
+        f = bs.fit(example_data, seed=0, **{**settings, "warn": True})
+    (record,) = f.refits
+    steps = plain.idata.sample_stats["step_size"].values[:, -1]
+    assert sorted(record["stuck_chains"]) == [str(c) for c in np.flatnonzero(steps < 0.9999 * np.median(steps))]
+    assert record["restart"] in ("kept", "given up")
+    restarted = record["restart"] == "kept"
+    assert (f.posterior_array("alpha") == plain.posterior_array("alpha")).all() != restarted
+    f.save(tmp_path / "f.nc")
+    assert bs.load(tmp_path / "f.nc").refits == f.refits
+    many = bs.fit_many([example_data, example_data], seed=0, method="nuts", **settings)
+    assert many[0].refits == f.refits and (many[0].posterior_array("alpha") == f.posterior_array("alpha")).all()
 
 
 @pytest.mark.slow

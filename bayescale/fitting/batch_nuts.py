@@ -8,7 +8,8 @@ Datasets are mapped, not ``vmap``-ed: vmapped NUTS advances every chain in locks
 the longest tree of any chain of any dataset (measured 10x slower than a loop at K=16 with the old
 raw-scale metric, and still 1.3x slower with the whitened one). Each dataset keeps its own chains,
 L-BFGS start, Laplace whitening and NumPyro warmup; the diagnostics (bulk ESS, R-hat) of all fits are
-computed in one ArviZ call. A fit failing only R-hat or ESS is continued alone from where the batch left
+computed in one ArviZ call. A fit that failed with a stuck chain is run again alone
+(:mod:`bayescale.fitting.restart`); one failing only R-hat or ESS is continued alone from where the batch left
 its chains (the single-dataset extender); a divergent one is refitted alone (:func:`bayescale.fit`'s ladder).
 """
 
@@ -17,7 +18,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from bayescale.fitting.fit import Draws, compiled_runner, extend_until_converged, make_fit, refit_divergent_fit
+from bayescale.fitting.fit import (
+    Draws, compiled_runner, extend_until_converged, make_fit, refit_divergent_fit, run_sampler,
+)
+from bayescale.fitting.restart import restart_if_stuck, restart_key
 from bayescale.inference.nuts import get_extender
 from bayescale.posterior import idata as _idata
 
@@ -36,7 +40,7 @@ def fit_many_nuts(datasets: list, settings, seeds: list[int], refs: list, args, 
         draws = _draws_of(out, i)
         one = make_fit(data, model, config, refs[i], seeds[i], draws,
                        {k: float(v[i]) for k, v in ess.items()}, {k: float(v[i]) for k, v in rhat.items()})
-        one = _extend(one, draws, carry, i, settings, pointwise)
+        one = _continue(one, draws, carry, i, settings, pointwise)
         fits.append(refit_divergent_fit(one, settings.refit_divergent, settings.until_converged, pointwise))
     return fits
 
@@ -63,12 +67,20 @@ def _draws_of(out, i: int) -> Draws:
     )
 
 
-def _extend(fit, draws: Draws, carry, i: int, settings, pointwise: bool):
-    """``fit`` continued with the single-dataset extender (compiled once, on first need) while it fails only
-    R-hat or ESS, up to ``settings.until_converged`` times."""
+def _continue(fit, draws: Draws, carry, i: int, settings, pointwise: bool):
+    """``fit`` as :func:`bayescale.fit` goes on from its first run: run again alone from the restart's key when
+    it failed with a stuck chain (:func:`~bayescale.fitting.restart.restart_if_stuck`, the single-dataset
+    program), then continued with the single-dataset extender (compiled once, on first need) while it fails
+    only R-hat or ESS, up to ``settings.until_converged`` times."""
+    if fit.converged:
+        return fit
+    carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
+    again = lambda: run_sampler(fit.data, fit.model, settings.config, fit.ref, fit.seed,  # noqa: E731
+                                restart_key(fit.seed), (), pointwise)[:3]
+    fit, draws, carry_i = restart_if_stuck(fit, draws, carry_i, again)
     if not settings.until_converged or fit.diagnostics.n_divergent > 0 or fit.converged:
         return fit
     args_i, _ = fit.model.args(fit.data, fit.ref)
     _, key = compiled_runner(fit.model, settings.config, args_i, pointwise=pointwise)
-    carry_i = jax.tree_util.tree_map(lambda a: a[i], carry)
-    return extend_until_converged(fit, draws, carry_i, get_extender(key, settings.config.target_accept), args_i, settings.until_converged)
+    return extend_until_converged(fit, draws, carry_i, get_extender(key, settings.config.target_accept), args_i,
+                                  settings.until_converged)

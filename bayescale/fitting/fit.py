@@ -11,6 +11,7 @@ import numpy as np
 
 from bayescale.checks import check_seed
 from bayescale.data import ScalingData
+from bayescale.fitting.restart import describe_restarts, restart_if_stuck, restart_key, worse_than
 from bayescale.fitting.settings import (
     REFIT_DIVERGENT, check_refit_divergent, check_until_converged, resolve, shared,
 )
@@ -118,7 +119,11 @@ def fit(
         metric adapted in warmup, up to this many times or until the checks pass; ``0`` never
         extends. ``fit.extra_draws_per_chain`` says how many draws were added. Divergences are
         never extended away: they call for a higher ``target_accept`` (``refit_divergent``). The
-        extension is one compiled program, reused for every round and refit.
+        extension is one compiled program, reused for every round and refit. Nor is a chain whose
+        step size collapsed in warmup (below 1/100 of the chains' median): a fit failing its checks
+        with one is first run again from the start with fresh chains (the same programs, a random
+        stream of its own; the better of the two kept, the other listed in ``fit.refits``; see
+        :mod:`bayescale.fitting.restart`).
     refit_divergent : sequence of float
         When the draws have divergences, refit from the start with each of these ``target_accept``
         values in turn (smaller steps), until a fit has none; values not above ``target_accept``
@@ -165,12 +170,22 @@ def fit_one(data: ScalingData, settings, seed: int, pointwise: bool = True) -> S
 
 def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, seed: int, until_converged: int,
            refits: tuple = (), pointwise: bool = True) -> ScalingFit:
-    """One NUTS fit of ``data`` (compiled on first use of its shape and settings), continued
-    ``until_converged`` times while it fails only R-hat or ESS; ``refits``: the attempts before it;
-    ``pointwise``: keep the pointwise log-likelihood and posterior predictive."""
+    """One NUTS fit of ``data`` (compiled on first use of its shape and settings), run once more when a chain's
+    step size collapsed (:mod:`bayescale.fitting.restart`), continued ``until_converged`` times while it fails
+    only R-hat or ESS; ``refits``: the attempts before it; ``pointwise``: keep the pointwise log-likelihood and
+    posterior predictive."""
+    run = lambda rng_key: run_sampler(data, model, config, ref, seed, rng_key, refits, pointwise)  # noqa: E731
+    result, draws, carry, args, key = run(jax.random.PRNGKey(seed))
+    result, draws, carry = restart_if_stuck(result, draws, carry, lambda: run(restart_key(seed))[:3])
+    return extend_until_converged(result, draws, carry, get_extender(key, config.target_accept), args, until_converged)
+
+
+def run_sampler(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, seed: int, rng_key,
+                refits: tuple = (), pointwise: bool = True):
+    """``(fit, draws, carry, args, key)``: one run of the compiled sampler of ``data`` from ``rng_key`` (the fit
+    records ``seed``), the chains' final states (``carry``), the program's arguments and its cache key."""
     args, group_labels = model.args(data, ref)
     runner, key = compiled_runner(model, config, args, group_labels, pointwise=pointwise)
-    rng_key = jax.random.PRNGKey(seed)
     # ArviZ (for the convergence checks and the result) is imported in a background thread while XLA compiles
     # the sampler, or, when the compiled sampler is read from disk, while it is read and runs.
     runner.compile(rng_key, args, meanwhile=_idata.preload_arviz, before_load=_idata.preload_arviz)
@@ -179,7 +194,7 @@ def sample(data: ScalingData, model: ScalingModel, config: SamplerConfig, ref, s
         *out, carry = jax.device_get(runner(rng_key, args))
     draws = Draws(*out)
     result = make_fit(data, model, config, ref, seed, draws, group_labels=group_labels, refits=refits)
-    return extend_until_converged(result, draws, carry, get_extender(key, config.target_accept), args, until_converged)
+    return result, draws, carry, args, key
 
 
 def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_converged: int,
@@ -205,13 +220,6 @@ def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_con
     kept.refits = (*result.refits, *({"sampler": f.sampler, "target_accept": float(f.config.target_accept),
                                       "divergences": int(f.diagnostics.n_divergent)} for f in given_up))
     return kept
-
-
-def worse_than(refit: Diagnostics, kept: Diagnostics) -> bool:
-    """Whether a refit after divergences is worse than the fit kept: chains that disagree (R-hat) where the kept
-    fit's agree, or else more divergences. Measured on Gadre's squad link (C4): 9 divergent draws at 0.95, none
-    at 0.99, where the step size collapsed (961 leapfrog steps per draw, R-hat 1.53, bulk ESS 20)."""
-    return (not refit.chains_agree, refit.n_divergent) > (not kept.chains_agree, kept.n_divergent)
 
 
 def nuts_if_unconverged(result: ScalingFit, settings, pointwise: bool = True) -> ScalingFit:
@@ -244,11 +252,12 @@ def refit_note(result: ScalingFit) -> str:
     chees = [r for r in result.refits if r.get("sampler") == "chees" and not r["divergences"]]
     if chees:
         notes.append(f"ChEES did not converge ({'; '.join(chees[0].get('problems', []))[:200]}); refitted with NUTS")
-    tried = attempts([r for r in result.refits if r not in chees])
+    tried = attempts([r for r in result.refits if r not in chees and "restart" not in r])
     if tried:
         notes.append(f"refits after divergences gave up target_accept {tried}; kept target_accept "
                      f"{result.config.target_accept:g} (the best fit tried)")
-    return "; ".join(notes)
+    restarts = describe_restarts(result.refits)
+    return "; ".join(notes + ([restarts] if restarts else []))
 
 
 def extend_until_converged(result: ScalingFit, draws: "Draws", carry, extender, args: tuple,
