@@ -48,7 +48,8 @@ def diagnostics_row(fit) -> dict:
     d = fit.diagnostics
     return {"converged": bool(d.converged), "divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
             "min_ess": float(min(d.ess_bulk.values())), "steps_per_draw": float(d.mean_steps),
-            "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": len(fit.refits),
+            "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": sum("restart" not in r for r in fit.refits),
+            "restarts": sum("restart" in r for r in fit.refits),
             "target_accept": float(fit.config.target_accept)}
 
 

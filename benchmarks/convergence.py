@@ -64,8 +64,8 @@ def summarise(fit) -> dict:
     return {
         "converged": bool(d.converged), "divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
         "min_ess": float(min(d.ess_bulk.values())), "steps_per_draw": float(d.mean_steps),
-        "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": len(fit.refits),
-        "target_accept": float(fit.config.target_accept),
+        "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": sum("restart" not in r for r in fit.refits),
+        "restarts": sum("restart" in r for r in fit.refits), "target_accept": float(fit.config.target_accept),
     }
 
 
@@ -118,7 +118,7 @@ def run_calibration(bs, M: int, names) -> list[dict]:
             "converged": int(h["converged"].sum()), "with_divergences": int((h["divergences"] > 0).sum()),
             "divergences": int(h["divergences"].sum()), "max_rhat": float(h["max_rhat"].max()),
             "min_ess": float(h["min_ess_bulk"].min()), "extended": int((h["extra_draws_per_chain"] > 0).sum()),
-            "refitted": int((h["refits"] > 0).sum()),
+            "refitted": int((h["refits"] > 0).sum()), "restarted": int((h["restarts"] > 0).sum()),
             "steps_per_draw": float(h["steps_per_draw"].mean()),
             "coverage_within_bounds": int(((cal.coverage["ci_lower"] <= cal.coverage["prob"])
                                            & (cal.coverage["prob"] <= cal.coverage["ci_upper"])).sum()),
@@ -152,6 +152,7 @@ def hierarchical_table(rows: list[dict]) -> list[dict]:
                     "max_steps": max(r["steps_per_draw"] for r in rs),
                     "mean_steps": float(np.mean([r["steps_per_draw"] for r in rs])),
                     "extended": sum(r["extra_draws_per_chain"] > 0 for r in rs), "refitted": sum(r["refits"] > 0 for r in rs),
+                    "restarted": sum(r.get("restarts", 0) > 0 for r in rs),
                     "max_ratio": max(r["ratio"] for r in rs), "median_ratio": float(np.median([r["ratio"] for r in rs]))})
     return out
 
@@ -167,6 +168,7 @@ def table(rows: list[dict]) -> list[dict]:
             "min_ess": min(r["min_ess"] for r in rs), "mean_steps": float(np.mean([r["steps_per_draw"] for r in rs])),
             "extended": sum(r["extra_draws_per_chain"] > 0 for r in rs),
             "refitted": sum(r["refits"] > 0 for r in rs),
+            "restarted": sum(r.get("restarts", 0) > 0 for r in rs),
             "median_s": float(np.median([r["seconds"] for r in rs])),
         })
     return out
@@ -192,7 +194,7 @@ def main(argv=None) -> dict:
     print("\n" + markdown_table(summary, [
         ("set", "set", ""), ("variant", "variant", ""), ("fits", "fits", "d"), ("converged", "converged", "d"),
         ("with_divergences", "with div.", "d"), ("max_rhat", "max R-hat", ".3f"), ("min_ess", "min ESS", ".0f"),
-        ("mean_steps", "steps/draw", ".1f"), ("extended", "extended", "d"), ("refitted", "refitted", "d"),
+        ("mean_steps", "steps/draw", ".1f"), ("extended", "extended", "d"), ("refitted", "refitted", "d"), ("restarted", "restarted", "d"),
         ("median_s", "median s", ".2f")]))
     hier = run_hierarchical(bs, args.seeds, args.designs) if "hierarchical" in args.sets else []
     hier_summary = hierarchical_table(hier)
@@ -201,12 +203,12 @@ def main(argv=None) -> dict:
             ("set", "set", ""), ("fits", "fits", "d"), ("converged", "converged", "d"),
             ("with_divergences", "with div.", "d"), ("max_rhat", "max R-hat", ".3f"), ("min_ess", "min ESS", ".0f"),
             ("mean_steps", "steps/draw", ".1f"), ("max_steps", "max steps/draw", ".1f"), ("extended", "extended", "d"),
-            ("refitted", "refitted", "d"), ("median_ratio", "pooled / independent (median)", ".2f"),
+            ("refitted", "refitted", "d"), ("restarted", "restarted", "d"), ("median_ratio", "pooled / independent (median)", ".2f"),
             ("max_ratio", "(max)", ".2f")]))
     calibration = run_calibration(bs, args.M, names) if "calibration" in args.sets else []
     for c in calibration:
         print(f"calibration ({c['variant']}): {c['converged']}/{c['M']} converged, {c['with_divergences']} with "
-              f"divergences ({c['divergences']} in all), max R-hat {c['max_rhat']:.3f}, {c['extended']} extended, {c['refitted']} refitted, "
+              f"divergences ({c['divergences']} in all), max R-hat {c['max_rhat']:.3f}, {c['extended']} extended, {c['refitted']} refitted, {c['restarted']} restarted, "
               f"{c['steps_per_draw']:.1f} steps/draw, {c['seconds']:.0f} s")
     payload = {"settings": {"seeds": args.seeds, "sets": args.sets, "M": args.M, "variants": names},
                "summary": summary, "calibration": calibration, "fits": rows, "hierarchical_summary": hier_summary,

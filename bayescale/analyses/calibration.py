@@ -86,8 +86,9 @@ class Calibration:
         Whether each fit passed the convergence checks (all fits are counted).
     diagnostics : pandas.DataFrame
         One row per fit: divergences, max R-hat, min bulk ESS, leapfrog steps per draw,
-        extra draws per chain (``until_converged``), refits after divergences and the
-        ``target_accept`` kept (``refit_divergent``), converged.
+        extra draws per chain (``until_converged``), refits after divergences (or of ChEES with NUTS) and the
+        ``target_accept`` kept (``refit_divergent``), restarts after a stuck chain
+        (:mod:`bayescale.fitting.restart`), converged.
     budgets : numpy.ndarray
         Compute budgets of the frontier quantities (FLOPs).
     """
@@ -311,5 +312,7 @@ def _health(fits):
 
     return pd.DataFrame([{"divergences": f.diagnostics.n_divergent, "max_rhat": max(f.diagnostics.rhat.values()),
                           "min_ess_bulk": min(f.diagnostics.ess_bulk.values()), "steps_per_draw": f.diagnostics.mean_steps,
-                          "extra_draws_per_chain": f.extra_draws_per_chain, "refits": len(f.refits),
+                          "extra_draws_per_chain": f.extra_draws_per_chain,
+                          "refits": sum("restart" not in r for r in f.refits),
+                          "restarts": sum("restart" in r for r in f.refits),
                           "target_accept": float(f.config.target_accept), "converged": f.converged} for f in fits])
