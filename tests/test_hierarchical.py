@@ -96,11 +96,12 @@ def test_hierarchical_fits_sample_like_independent_ones(design_fits):
     bulk ESS >= 400 for every law parameter and population mean and spread) in a few dozen leapfrog steps per
     draw (730-980 at target_accept 0.99 with the previous non-centred sampler).
 
-    Not every design converges at this budget: design seeds 0-17 gave 17 of 18; at seed 10 one chain's warmup
-    ended at tau_alpha ~ 0 with its step size collapsed (2e-6 against 0.26, 1,023 leapfrog steps per draw), R-hat
-    1.56, flagged (at the default 1,000 warmup draws it converges, 40 steps per draw; 49 of 50 4-recipe designs of
-    benchmarks/recipe_coverage.py converged there). So at least 2 of the 3 designs must converge: with 1 in 18
-    failing, a false failure about 3 / 18**2 = 0.9% of the time (the rate's own uncertainty is large: 1 of 18)."""
+    Design seeds 0-17 at this budget: 18 of 18 converge (15-21 steps per draw; seed 0 35, after refits at 0.95
+    and 0.99). Seed 10 needs the restart after a stuck chain (bayescale.fitting.restart): one chain's warmup ended at
+    tau_alpha ~ 0 with its step size collapsed (2.2e-6 against 0.26, 1,023 leapfrog steps per draw, R-hat 1.56, not
+    helped by extensions); restarted, it converges. Without the restart it was 17 of 18. At least 2 of the 3
+    designs must converge: with no failure in 18 a design's failure rate is uncertain (Jeffreys mean 2.6%,
+    95% upper bound 10%); the test then fails 0.2% of the time (3 p**2), 2.8% at the bound."""
     converged = [fit for fit, _ in design_fits if fit.converged]
     assert len(converged) >= 2, "\n\n".join(str(fit.diagnostics) for fit, _ in design_fits)
     for fit in converged:
