@@ -55,8 +55,11 @@ class ScalingFit:
         """``idata``: an InferenceData, or a function of no arguments that builds it (called once, on first
         read). ``posterior``: the posterior draws ``(chain, draw, ...)`` by name, when already at hand.
         ``extra_draws_per_chain``: see the property (read from ``idata`` when not given). ``sampler``:
-        ``"nuts"`` or ``"chees"``. ``refits``: the fits given up for divergences before this one, each
-        ``{"sampler", "target_accept", "divergences"}`` (:func:`bayescale.fit`'s ``refit_divergent``)."""
+        ``"nuts"`` or ``"chees"``. ``refits``: the fits given up before this one, each
+        ``{"sampler", "target_accept", "divergences"}``: refits after divergences (:func:`bayescale.fit`'s
+        ``refit_divergent``), a ChEES fit refitted with NUTS (and its ``"problems"``), the fit given up around a
+        restart after a stuck chain (and ``"restart"``, ``"stuck_chains"``, ``"median_step_size"``:
+        :mod:`bayescale.fitting.restart`)."""
         if idata is None and posterior is None:
             raise ValueError("ScalingFit needs idata or posterior draws")
         self._idata, self._posterior = idata, None if posterior is None else dict(posterior)
