@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 __all__ = ["STUCK_STEP_RATIO", "stuck_chains", "restart_key", "restart_if_stuck", "worse_than", "restart_record",
-           "describe_restarts"]
+           "describe_restarts", "median_step_size"]
 
 #: A chain is stuck when its adapted step size is below this fraction of the median chain's.
 #: Chains of a healthy fit adapt step sizes within a factor of about 2 of each other; the stuck
@@ -48,9 +48,14 @@ def stuck_chains(step_size) -> dict[int, float]:
     {}
     """
     final = np.asarray(step_size, dtype=float)[:, -1]
-    median = np.median(final[np.isfinite(final)]) if np.isfinite(final).any() else np.nan
-    stuck = ~(final >= STUCK_STEP_RATIO * median)
+    stuck = ~(final >= STUCK_STEP_RATIO * median_step_size(step_size))
     return {int(c): float(final[c]) for c in np.flatnonzero(stuck)}
+
+
+def median_step_size(step_size) -> float:
+    """The median of the chains' finite step sizes after warmup (``nan`` when none is finite)."""
+    final = np.asarray(step_size, dtype=float)[:, -1]
+    return float(np.median(final[np.isfinite(final)])) if np.isfinite(final).any() else float("nan")
 
 
 def restart_key(seed: int) -> jax.Array:
@@ -100,7 +105,7 @@ def restart_if_stuck(result, draws, carry, again: Callable[[], tuple]):
     stuck = {} if result.converged else stuck_chains(draws.stats["step_size"])
     if not stuck:
         return result, draws, carry
-    median = float(np.median(np.asarray(draws.stats["step_size"])[:, -1]))
+    median = median_step_size(draws.stats["step_size"])
     new, new_draws, new_carry = again()
     if worse_than(new.diagnostics, result.diagnostics):
         result.refits = (*result.refits, restart_record(new, stuck, median, kept_restart=False))
