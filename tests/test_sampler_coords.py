@@ -127,6 +127,23 @@ def test_a_stuck_chain_restarts_the_fit_in_fit_and_fit_many_alike(example_data, 
     assert many[0].refits == f.refits and (many[0].posterior_array("alpha") == f.posterior_array("alpha")).all()
 
 
+def test_a_refit_kept_keeps_the_record_of_its_restart(example_data, monkeypatch):
+    """Refits after divergences restart as fits do, and the fit kept lists every restart behind it: the first
+    fit's (divergent at target_accept 0.3) and, when the 0.95 refit is kept, the refit's own. Chains below the
+    median count as stuck (threshold 0.9999) and 4 x 40 draws never converge (see above). Deterministic."""
+    from bayescale.fitting import restart
+
+    monkeypatch.setattr(restart, "STUCK_STEP_RATIO", 0.9999)
+    f = bs.fit(example_data, seed=0, target_accept=0.3, refit_divergent=(0.95,), num_warmup=500, num_samples=40,
+               until_converged=0, warn=False)
+    restarts = [r for r in f.refits if "restart" in r]
+    ladder = [r["target_accept"] for r in f.refits if "restart" not in r]
+    if f.config.target_accept == 0.95:  # the refit kept: both restarts listed
+        assert ladder == [0.3] and len(restarts) == 2, f.refits
+    else:  # the refit given up (or none: the first fit kept after its restart had no divergence)
+        assert ladder in ([0.95], []) and len(restarts) == 1, f.refits
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("truth", ["example", "gadre"])
 def test_overtraining_design_converges_at_default_settings(truth, test_seed):

@@ -217,8 +217,9 @@ def refit_divergent_fit(result: ScalingFit, ladder: tuple[float, ...], until_con
         given_up.append(refit if worse else kept)
         kept = kept if worse else refit
     given_up.sort(key=lambda f: f.config.target_accept)  # the ladder rises: this is the order tried
+    own = () if kept is result else kept.refits  # a refit kept keeps the record of its own restart, if any
     kept.refits = (*result.refits, *({"sampler": f.sampler, "target_accept": float(f.config.target_accept),
-                                      "divergences": int(f.diagnostics.n_divergent)} for f in given_up))
+                                      "divergences": int(f.diagnostics.n_divergent)} for f in given_up), *own)
     return kept
 
 
