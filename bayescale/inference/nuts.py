@@ -9,13 +9,15 @@ programs compiled ahead of time (:mod:`bayescale.inference.aot`): steps 1-2's st
    mode in the unconstrained space; a chain whose mode is far worse than the best
    chain's (:data:`MODE_SLACK`) takes the best one instead;
 2. NUTS runs in coordinates whitened by the Laplace approximation there,
-   ``z = z_map + L u`` with ``L L^T`` the inverse Hessian, so the posterior NumPyro
-   adapts to has roughly unit scale and no correlation; warmup starts from a
+   ``z = z_map + L u / c`` with ``L L^T`` the inverse Hessian, so the posterior NumPyro
+   adapts to has no correlation and the variance ``c^2`` per direction
+   (:data:`~bayescale.inference.start.WHITE_VARIANCE`); warmup starts from a
    draw of that approximation (so chains are dispersed). This matters: NumPyro's
-   (Stan's) mass-matrix estimate shrinks toward ``1e-3 I``, which is harmless at unit
-   scale but on the raw scaling-law posterior (log-scale variances ~1e-5 along the
-   ``A``-``alpha`` ridge) it distorts the metric and cut the step size 4x (22 vs 6
-   leapfrog steps per draw on Epoch's data). A model may also give the sampler other
+   (Stan's) mass-matrix estimate shrinks toward ``1e-3 I``; on the raw scaling-law
+   posterior (log-scale variances ~1e-5 along the ``A``-``alpha`` ridge) that distorts the
+   metric and cut the step size 4x (22 vs 6 leapfrog steps per draw on Epoch's data), and
+   in a pooled fit's 41-86 coordinates the first windows' estimates are rank-deficient, so
+   the directions they miss get the shrinkage alone: ``c^2`` is what it gives them. A model may also give the sampler other
    coordinates than its own (``coords``, :mod:`bayescale.model.coords`: a bijection with
    known Jacobian): the Chinchilla law's straighten the curved ``E``-``A``-``alpha`` ridge
    that a linear whitening cannot;
@@ -241,15 +243,16 @@ class _Chains:
 
     def laplace_start(self, k_jitter, args, own, best):
         """``(u_start, shift, scale, inv_mass, state)`` of a chain started from a Laplace draw at its mode."""
-        from bayescale.inference.start import laplace_factor  # optax: only when a program is built
+        from bayescale.inference.start import WHITE_VARIANCE, laplace_factor  # optax: only when a program is built
 
         state, z_map = self.adapt_coords(args, jnp.where(own[1] <= best[1] + MODE_SLACK, own[0], best[0]))
         pe = self.space.potential(args, state)
         chol = laplace_factor(pe, z_map)
         dim = z_map.shape[0]
         u_start = plausible_jitter(pe, z_map, chol, jax.random.normal(k_jitter, z_map.shape, z_map.dtype))
-        if self.config.whiten:
-            return u_start, z_map, chol, None, state
+        if self.config.whiten:  # posterior variance WHITE_VARIANCE per direction: NumPyro's shrinkage target's
+            c = jnp.sqrt(jnp.asarray(WHITE_VARIANCE, z_map.dtype))
+            return u_start * c, z_map, chol / c, None, state
         # Raw coordinates: the Laplace covariance only starts the mass-matrix adaptation.
         u_start, shift, scale = chol @ u_start, z_map, jnp.eye(dim, dtype=z_map.dtype)
         inv_mass = chol @ chol.T if self.config.dense_mass else jnp.sum(chol**2, axis=1)
