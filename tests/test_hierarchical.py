@@ -100,8 +100,8 @@ def test_hierarchical_fits_sample_like_independent_ones(design_fits):
     Design seeds 0-17 at this budget: 18 of 18 converge (15-19 steps per draw; seed 0 38, after refits at 0.95
     and 0.99; seed 13 after one extension), none restarted (bayescale.fitting.restart). Warmup took 1.1-1.4x the
     leapfrog steps per draw of the draws (17.7-23.4 per warmup draw); before the whitened coordinates were scaled
-    to NumPyro's shrinkage (bayescale.inference.start.WHITE_VARIANCE) it took 4.8x (design 1 at 1,000 warmup
-    draws: 72 against 15), which the bound of 2 catches. At least 2 of the 3 designs must converge: with no
+    to NumPyro's shrinkage (bayescale.inference.start.WHITE_VARIANCE) it took 7-8x (designs 1-3: 126-144 per
+    warmup draw against 16-19 per draw; the fits 6x slower), which the bound of 2 catches. At least 2 of the 3 designs must converge: with no
     failure in 18 a design's failure rate is uncertain (Jeffreys mean 2.6%, 95% upper bound 10%); the test then
     fails 0.2% of the time (3 p**2), 2.8% at the bound. The two step bounds lie far above every design measured
     (64 against 38; 2 against 1.4)."""
