@@ -45,11 +45,13 @@ def designs(bs, names: list[str], seeds: list[int], data_dir: Path) -> dict:
 
 
 def diagnostics_row(fit) -> dict:
+    """What the sampler did in one fit (a row of the convergence benchmark's tables)."""
+    from bayescale.fitting.restart import count_refits
+
     d = fit.diagnostics
     return {"converged": bool(d.converged), "divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
             "min_ess": float(min(d.ess_bulk.values())), "steps_per_draw": float(d.mean_steps),
-            "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": sum("restart" not in r for r in fit.refits),
-            "restarts": sum("restart" in r for r in fit.refits),
+            "extra_draws_per_chain": fit.extra_draws_per_chain, **count_refits(fit.refits),
             "target_accept": float(fit.config.target_accept)}
 
 

@@ -59,16 +59,6 @@ def variants(bs) -> dict:
     }
 
 
-def summarise(fit) -> dict:
-    d = fit.diagnostics
-    return {
-        "converged": bool(d.converged), "divergences": int(d.n_divergent), "max_rhat": float(max(d.rhat.values())),
-        "min_ess": float(min(d.ess_bulk.values())), "steps_per_draw": float(d.mean_steps),
-        "extra_draws_per_chain": fit.extra_draws_per_chain, "refits": sum("restart" not in r for r in fit.refits),
-        "restarts": sum("restart" in r for r in fit.refits), "target_accept": float(fit.config.target_accept),
-    }
-
-
 def datasets(bs, sets: list[str]) -> dict:
     out = {}
     if "overtraining" in sets:
@@ -96,7 +86,7 @@ def run_fits(bs, sets, seeds, names) -> list[dict]:
                 t0 = time.perf_counter()
                 f = bs.fit(d, model=model, seed=seed, warn=False, progress_bar=False, **settings)
                 rows.append({"variant": variant, "set": label.split("/")[0], "data": label, "seed": seed,
-                             "n": d.n, "seconds": time.perf_counter() - t0, **summarise(f)})
+                             "n": d.n, "seconds": time.perf_counter() - t0, **_hierarchical.diagnostics_row(f)})
                 r = rows[-1]
                 print(f"{variant:8s} {label:44s} seed {seed}: converged={r['converged']!s:5s} div={r['divergences']:3d} "
                       f"rhat={r['max_rhat']:.3f} ess={r['min_ess']:5.0f} steps={r['steps_per_draw']:5.1f} "

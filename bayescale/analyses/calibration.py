@@ -310,9 +310,10 @@ def _health(fits):
     """One row per fit: what the sampler did and whether it passed the checks."""
     import pandas as pd
 
+    from bayescale.fitting.restart import count_refits
+
     return pd.DataFrame([{"divergences": f.diagnostics.n_divergent, "max_rhat": max(f.diagnostics.rhat.values()),
                           "min_ess_bulk": min(f.diagnostics.ess_bulk.values()), "steps_per_draw": f.diagnostics.mean_steps,
                           "extra_draws_per_chain": f.extra_draws_per_chain,
-                          "refits": sum("restart" not in r for r in f.refits),
-                          "restarts": sum("restart" in r for r in f.refits),
+                          **count_refits(f.refits),
                           "target_accept": float(f.config.target_accept), "converged": f.converged} for f in fits])

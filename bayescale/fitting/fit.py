@@ -11,7 +11,7 @@ import numpy as np
 
 from bayescale.checks import check_seed
 from bayescale.data import ScalingData
-from bayescale.fitting.restart import describe_restarts, restart_if_stuck, restart_key, worse_than
+from bayescale.fitting.restart import describe_restarts, is_restart, restart_if_stuck, restart_key, worse_than
 from bayescale.fitting.settings import (
     REFIT_DIVERGENT, check_refit_divergent, check_until_converged, resolve, shared,
 )
@@ -253,7 +253,7 @@ def refit_note(result: ScalingFit) -> str:
     chees = [r for r in result.refits if r.get("sampler") == "chees" and not r["divergences"]]
     if chees:
         notes.append(f"ChEES did not converge ({'; '.join(chees[0].get('problems', []))[:200]}); refitted with NUTS")
-    tried = attempts([r for r in result.refits if r not in chees and "restart" not in r])
+    tried = attempts([r for r in result.refits if r not in chees and not is_restart(r)])
     if tried:
         notes.append(f"refits after divergences gave up target_accept {tried}; kept target_accept "
                      f"{result.config.target_accept:g} (the best fit tried)")

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 __all__ = ["STUCK_STEP_RATIO", "stuck_chains", "restart_key", "restart_if_stuck", "worse_than", "restart_record",
-           "describe_restarts", "median_step_size"]
+           "describe_restarts", "median_step_size", "is_restart", "count_refits"]
 
 #: A chain is stuck when its adapted step size is below this fraction of the median chain's.
 #: Chains of a healthy fit adapt step sizes within a factor of about 2 of each other; the stuck
@@ -79,6 +79,23 @@ def restart_record(fit, stuck: dict[int, float], median_step: float, kept_restar
             "stuck_chains": {str(c): s for c, s in stuck.items()}, "median_step_size": float(median_step)}
 
 
+def is_restart(record: dict) -> bool:
+    """Whether a record of ``fit.refits`` is a restart's (:func:`restart_record`), not a refit's after divergences."""
+    return "restart" in record
+
+
+def count_refits(refits) -> dict[str, int]:
+    """``{"refits": ..., "restarts": ...}``: how many fits were given up after divergences, and around restarts.
+
+    Examples
+    --------
+    >>> count_refits([{"target_accept": 0.9, "divergences": 2}, {"target_accept": 0.95, "restart": "kept"}])
+    {'refits': 1, 'restarts': 1}
+    """
+    restarts = sum(is_restart(r) for r in refits)
+    return {"refits": len(refits) - restarts, "restarts": restarts}
+
+
 def describe_restarts(refits) -> str:
     """What a convergence warning says of the restarts behind a fit (empty when none).
 
@@ -89,7 +106,7 @@ def describe_restarts(refits) -> str:
     """
     notes = []
     for r in refits:
-        if "restart" in r:
+        if is_restart(r):
             chains = ", ".join(f"{c}" for c in r["stuck_chains"])
             sizes = ", ".join(f"{s:.2g}" for s in r["stuck_chains"].values())
             which = "the restart" if r["restart"] == "kept" else "the first fit (the restart was no better)"
