@@ -136,8 +136,8 @@ def test_a_refit_kept_keeps_the_record_of_its_restart(example_data, monkeypatch)
     monkeypatch.setattr(restart, "STUCK_STEP_RATIO", 0.9999)
     f = bs.fit(example_data, seed=0, target_accept=0.3, refit_divergent=(0.95,), num_warmup=500, num_samples=40,
                until_converged=0, warn=False)
-    restarts = [r for r in f.refits if "restart" in r]
-    ladder = [r["target_accept"] for r in f.refits if "restart" not in r]
+    restarts = [r for r in f.refits if restart.is_restart(r)]
+    ladder = [r["target_accept"] for r in f.refits if not restart.is_restart(r)]
     if f.config.target_accept == 0.95:  # the refit kept: both restarts listed
         assert ladder == [0.3] and len(restarts) == 2, f.refits
     else:  # the refit given up (or none: the first fit kept after its restart had no divergence)

@@ -17,10 +17,10 @@ programs compiled ahead of time (:mod:`bayescale.inference.aot`): steps 1-2's st
    posterior (log-scale variances ~1e-5 along the ``A``-``alpha`` ridge) that distorts the
    metric and cut the step size 4x (22 vs 6 leapfrog steps per draw on Epoch's data), and
    in a pooled fit's 41-86 coordinates the first windows' estimates are rank-deficient, so
-   the directions they miss get the shrinkage alone: ``c^2`` is what it gives them. A model may also give the sampler other
-   coordinates than its own (``coords``, :mod:`bayescale.model.coords`: a bijection with
-   known Jacobian): the Chinchilla law's straighten the curved ``E``-``A``-``alpha`` ridge
-   that a linear whitening cannot;
+   the directions they miss get the shrinkage alone: ``c^2`` is what it gives them. A model
+   may also give the sampler other coordinates than its own (``coords``,
+   :mod:`bayescale.model.coords`: a bijection with known Jacobian): the Chinchilla law's
+   straighten the curved ``E``-``A``-``alpha`` ridge that a linear whitening cannot;
 3. warmup and sampling run as one ``lax.scan`` over NumPyro's ``sample_kernel``
    (one compiled copy of the kernel); on CPU chains are split across host devices
    (one per core, :mod:`bayescale.inference.devices`) and run in turn on each, on GPU/TPU they
@@ -250,7 +250,7 @@ class _Chains:
         chol = laplace_factor(pe, z_map)
         dim = z_map.shape[0]
         u_start = plausible_jitter(pe, z_map, chol, jax.random.normal(k_jitter, z_map.shape, z_map.dtype))
-        if self.config.whiten:  # posterior variance WHITE_VARIANCE per direction: NumPyro's shrinkage target's
+        if self.config.whiten:  # u = c L^-1 (z - z_map): the posterior's variance is c^2 = WHITE_VARIANCE in each u
             c = jnp.sqrt(jnp.asarray(WHITE_VARIANCE, z_map.dtype))
             return u_start * c, z_map, chol / c, None, state
         # Raw coordinates: the Laplace covariance only starts the mass-matrix adaptation.
