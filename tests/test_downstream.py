@@ -285,6 +285,23 @@ def test_chained_interval_is_wider_than_the_link_alone(downstream, loss_fit):
     assert np.diff(np.quantile(acc, [0.05, 0.95])) > 1.05 * np.diff(np.quantile(link_only, [0.05, 0.95]))
 
 
+def test_a_new_process_reads_the_compiled_links_from_disk(example_tasks, loss_fit, downstream):
+    """The links' sampler is kept in the executable cache as the law's is: with this process's compiled samplers
+    forgotten (as in a new process), the same fit traces and compiles nothing, reads its two programs from disk and
+    gives the same draws. The fixture's fit stored them in the suite's cache (512 MB, about 100 samplers: the
+    suite's do not fill it, so none is evicted); deterministic."""
+    from bayescale.inference import executable_cache, nuts
+
+    nuts.clear_cache()
+    traces, loads = sum(nuts.TRACE_COUNTS.values()), executable_cache.COUNTS["loads"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fixture's at-chance and bulk-ESS warnings
+        again = bs.fit_downstream(example_tasks, loss_fit=loss_fit, seed=SEED, **DS_FAST)
+    assert sum(nuts.TRACE_COUNTS.values()) == traces and executable_cache.COUNTS["loads"] == loads + 2
+    for k in downstream._draws:
+        np.testing.assert_array_equal(again._draws[k], downstream._draws[k])
+
+
 def test_divergent_units_are_refitted_at_higher_targets(example_tasks, monkeypatch):
     """``refit_divergent``: a unit with divergences is sampled again (same seed) at the next ``target_accept``; the
     other units keep their draws. Deterministic: in the first pass unit 1 is made to look divergent and the

@@ -252,7 +252,7 @@ def _sample(model: DownstreamModel, config: SamplerConfig, args: list[tuple], se
         stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[args[i] for i in members])
         keys = np.stack([np.asarray(jax.random.PRNGKey(seeds[i])) for i in members])
         runner, _ = get_runner(model.program, config, stacked, model.cache_key, batched=True,
-                               coords=model.link.sampler_coords)
+                               coords=model.link.sampler_coords, disk_key=model.program_key)
         runner.compile(keys, stacked, meanwhile=_idata.preload_arviz)
         out = jax.device_get(runner(keys, stacked)[:2])
         keep = stop - start

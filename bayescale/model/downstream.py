@@ -24,7 +24,7 @@ import numpy as np
 import numpyro
 
 from bayescale.model.beta_binomial import BetaBinomialCorrect
-from bayescale.model.links import Link, resolve_link, transition_loss
+from bayescale.model.links import LINKS, Link, resolve_link, transition_loss
 from bayescale.model.priors import Prior, merge_priors
 
 __all__ = ["DownstreamModel", "downstream_program", "OBS", "TAU", "TAU_PRIOR", "downstream_args", "unit_reference"]
@@ -63,6 +63,26 @@ class DownstreamModel:
     def cache_key(self) -> tuple:
         """What the compiled sampler depends on: the link (by identity) and the priors."""
         return ("downstream", self.link.name, id(self.link), tuple((k, repr(p)) for k, p in self.priors.items()))
+
+    @property
+    def program_key(self) -> str | None:
+        """What determines the compiled sampler across processes (it keys the program kept on disk,
+        :mod:`bayescale.inference.executable_cache`): the link's name and the priors; ``None`` for a custom link
+        (its function may close over anything), whose program is compiled in each process.
+
+        Examples
+        --------
+        >>> import bayescale as bs
+        >>> from bayescale.model.downstream import DownstreamModel
+        >>> DownstreamModel.build("sigmoid").program_key == DownstreamModel.build("sigmoid").program_key
+        True
+        >>> link = bs.custom_link(lambda p, x: p["a"] + 0 * x["L"], priors={"a": bs.Prior("Uniform", low=0, high=1)})
+        >>> DownstreamModel.build(link).program_key is None
+        True
+        """
+        if LINKS.get(self.link.name) is not self.link:
+            return None
+        return repr(("downstream", self.link.name, tuple((k, repr(p)) for k, p in self.priors.items())))
 
     @functools.cached_property
     def program(self):
