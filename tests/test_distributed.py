@@ -151,11 +151,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(tmp_path, script: str, args: list, devices: int) -> subprocess.Popen:
-    """A Python process running ``script`` with ``devices`` CPU devices and no compile cache."""
+def _start(tmp_path, script: str, args: list, devices: int, cache: bool = False) -> subprocess.Popen:
+    """A Python process running ``script`` with ``devices`` CPU devices, and the suite's compile caches only with
+    ``cache`` (the one-process references: a reference of this process's devices then reads the sampler the
+    ``in_process`` fixture compiled, as a user's second process would)."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # set by this process's device request
-    env.update(PYTHONPATH=str(ROOT), BAYESCALE_NO_COMPILE_CACHE="1", BAYESCALE_HOST_DEVICES=str(devices),
-               JAX_PLATFORMS="cpu")
+    env.update(PYTHONPATH=str(ROOT), BAYESCALE_HOST_DEVICES=str(devices), JAX_PLATFORMS="cpu")
+    if not cache:
+        env["BAYESCALE_NO_COMPILE_CACHE"] = "1"
     return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -183,11 +186,12 @@ def data_file(tmp_path_factory, datasets):
 
 
 @pytest.fixture(scope="module")
-def references(data_file):
+def references(data_file, in_process):
     """``{devices: what one fit_many call over all the datasets gave}`` in one process of 1 and of 2 devices."""
     settings = json.dumps({**SETTINGS, "seed": SEED})
     outs = [data_file.parent / f"reference{n}.npz" for n in (1, 2)]
-    procs = [_start(data_file.parent, REFERENCE, [data_file, out, settings], n) for n, out in zip((1, 2), outs)]
+    procs = [_start(data_file.parent, REFERENCE, [data_file, out, settings], n, cache=True)
+             for n, out in zip((1, 2), outs)]
     return dict(zip((1, 2), _finish(procs, outs)))
 
 
