@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import numpy as np
@@ -165,7 +166,7 @@ def test_the_cache_is_bounded_least_recently_used_first(cache, monkeypatch):
     os.utime(first, (1, 1))  # long unused
     _program("second")(X)
     _program("third")(X)
-    names = os.listdir(cache)
+    names = [p for p in os.listdir(cache) if p.endswith(".bsx")]  # beside them: the compile locks' empty files
     assert len(names) == 2 and os.path.basename(first) not in names
 
 
@@ -216,7 +217,52 @@ def test_a_two_stage_programs_parts_load_side_by_side_and_a_damaged_part_rebuild
     assert executable_cache.COUNTS["stores"] == 2
     np.testing.assert_allclose(np.asarray(_two_stage()(X, X)), want, rtol=1e-6)
     assert executable_cache.COUNTS["loads"] == 2
-    _damage(sorted(os.path.join(cache, p) for p in os.listdir(cache))[0], "checksum")
+    _damage(sorted(os.path.join(cache, p) for p in os.listdir(cache) if p.endswith(".bsx"))[0], "checksum")
     with pytest.warns(CacheWarning, match="compiled again"):
         np.testing.assert_allclose(np.asarray(_two_stage()(X, X)), want, rtol=1e-6)
     assert executable_cache.COUNTS["rebuilt"] == 1 and executable_cache.COUNTS["stores"] == 4
+
+
+def test_a_program_another_process_is_compiling_is_waited_for_and_read(cache):
+    """While one holder (here a thread: ``flock`` locks open files, so a thread's lock blocks another's as another
+    process's would) compiles a program under the compile lock, a second fit of the same program waits, then reads
+    what the first stored instead of compiling it again. Deterministic: the second starts once the first holds
+    the lock and is still building (its ``build`` blocks until the second is waiting)."""
+    import threading
+
+    from bayescale.inference import compile_lock
+
+    if compile_lock.fcntl is None:
+        pytest.skip("no flock on this platform: each process compiles")
+    building, waiting, builds = threading.Event(), threading.Event(), []
+
+    def slow_build():
+        builds.append(1)
+        building.set()
+        assert waiting.wait(60)
+        time.sleep(0.5)  # the second is polling the lock
+        return jax.jit(lambda x: jax.numpy.cumsum(x) * 2.0)
+
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", Program(slow_build, disk_key="locked")(X)))
+    first.start()
+    assert building.wait(60)
+    second = Program(lambda: builds.append(2) or jax.jit(lambda x: x), disk_key="locked")
+    waiting.set()
+    got = second(X)
+    first.join(60)
+    assert builds == [1] and executable_cache.COUNTS["stores"] == 1 and executable_cache.COUNTS["loads"] == 1
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(results["first"]))
+
+
+def test_the_compile_lock_gives_up_after_its_wait(cache):
+    """A lock another holder keeps past ``wait_s`` is not taken: the caller goes on (and compiles) unlocked."""
+    from bayescale.inference import compile_lock
+
+    if compile_lock.fcntl is None:
+        pytest.skip("no flock on this platform")
+    with compile_lock.held("a key") as first:
+        with compile_lock.held("a key", wait_s=0.3) as second:
+            assert first and not second
+    with compile_lock.held("a key", wait_s=0.3) as again:
+        assert again

@@ -13,8 +13,9 @@ compiled program serves every value).
 Given a ``disk_key`` (what determines the program besides its arguments' signature), both read
 the executables from bayescale's executable cache (:mod:`bayescale.inference.executable_cache`)
 before building anything, so a later process neither traces nor compiles; what they compile they
-store there. Without one (a custom law), JAX's persistent compilation cache serves them as it
-would ``jax.jit``. The jitted functions themselves are built on first need (``build``): a program
+store there, one process at a time (:mod:`bayescale.inference.compile_lock`: another process that
+needs the same program waits, then reads it). Without one (a custom law), JAX's persistent
+compilation cache serves them as it would ``jax.jit``. The jitted functions themselves are built on first need (``build``): a program
 read from disk needs no model tracing at all.
 
 The two programs are compiled one after the other. Compiling them in two threads at once was
@@ -30,7 +31,7 @@ from typing import Any, Callable
 
 import jax
 
-from bayescale.inference import executable_cache
+from bayescale.inference import compile_lock, executable_cache
 
 __all__ = ["TwoStage", "Program", "BoundLast"]
 
@@ -93,6 +94,12 @@ class _Cached:
             return None
         return tuple(_Executable(compiled, True) for compiled in loaded)
 
+    def _compile_lock(self, sig):
+        """Held while this process reads or compiles the programs of ``sig`` that go to disk
+        (:mod:`bayescale.inference.compile_lock`); nothing to hold for programs not stored."""
+        key = self._disk(sig, "")
+        return contextlib.nullcontext(False) if key is None else compile_lock.held(key)
+
     def _fresh(self, sig):
         """JAX's own cache is bypassed while compiling what the executable cache is to store."""
         if self._disk(sig, "") is None:
@@ -131,10 +138,14 @@ class TwoStage(_Cached):
             return self._executables[sig]
         if before_load is not None and self._on_disk(sig, self._PARTS):
             before_load()
-        loaded = self._load(sig, self._PARTS)
-        if loaded is not None:
-            self._executables[sig] = loaded
-            return loaded
+        with self._compile_lock(sig):  # another process compiling them: wait, then read them
+            loaded = self._load(sig, self._PARTS)
+            if loaded is None:
+                loaded = self._compile_both(sig, args, meanwhile)
+        self._executables[sig] = loaded
+        return loaded
+
+    def _compile_both(self, sig, args: tuple, meanwhile: Callable[[], None] | None) -> tuple:
         first_fn, second_fn = self.built()
         with self._fresh(sig) as served_by_jax:
             first = first_fn.trace(*args).lower()
@@ -143,8 +154,7 @@ class TwoStage(_Cached):
                 meanwhile()
             compiled = (first.compile(), second.compile())
         self._store(sig, self._PARTS, compiled, served_by_jax())
-        self._executables[sig] = tuple(_Executable(c, False) for c in compiled)
-        return self._executables[sig]
+        return tuple(_Executable(c, False) for c in compiled)
 
     def __call__(self, *args):
         first, second = self.compile(*args)
@@ -159,12 +169,13 @@ class Program(_Cached):
         sig = _signature(args)
         if sig in self._executables:
             return self._executables[sig][0]
-        loaded = self._load(sig, ("program",))
-        if loaded is None:
-            with self._fresh(sig) as served_by_jax:
-                compiled = self.built().trace(*args).lower().compile(self.compiler_options)
-            self._store(sig, ("program",), (compiled,), served_by_jax())
-            loaded = (_Executable(compiled, False),)
+        with self._compile_lock(sig):
+            loaded = self._load(sig, ("program",))
+            if loaded is None:
+                with self._fresh(sig) as served_by_jax:
+                    compiled = self.built().trace(*args).lower().compile(self.compiler_options)
+                self._store(sig, ("program",), (compiled,), served_by_jax())
+                loaded = (_Executable(compiled, False),)
         self._executables[sig] = loaded
         return loaded[0]
 

@@ -325,6 +325,9 @@ def clear() -> int:
         with contextlib.suppress(OSError):
             path.unlink()
             n += 1
+    for path in folder.glob("*.lock"):  # empty files of bayescale.inference.compile_lock
+        with contextlib.suppress(OSError):
+            path.unlink()
     return n
 
 
