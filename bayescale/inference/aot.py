@@ -15,8 +15,8 @@ the executables from bayescale's executable cache (:mod:`bayescale.inference.exe
 before building anything, so a later process neither traces nor compiles; what they compile they
 store there, one process at a time (:mod:`bayescale.inference.compile_lock`: another process that
 needs the same program waits, then reads it). Without one (a custom law), JAX's persistent
-compilation cache serves them as it would ``jax.jit``. The jitted functions themselves are built on first need (``build``): a program
-read from disk needs no model tracing at all.
+compilation cache serves them as it would ``jax.jit``. The jitted functions themselves are built
+on first need (``build``): a program read from disk needs no model tracing at all.
 
 The two programs are compiled one after the other. Compiling them in two threads at once was
 tried (2026-11-25) and removed: on a quiet 2-core machine it saved nothing measurable (cold fit
