@@ -7,7 +7,13 @@ same file. :func:`held` takes an exclusive lock on a file beside the program's e
 stores; a process that wants the same program waits for the lock, then finds the program stored and reads it
 (:class:`bayescale.inference.aot.TwoStage` looks again once it holds the lock). The operating system releases
 the lock of a process that dies, so no lock outlives its holder. Where ``flock`` does not exist (Windows) or
-the cache is off, nothing is locked and each process compiles as before.
+the cache is off, nothing is locked and each process compiles as before. A program the cache cannot store (one
+that calls back into Python, as a progress bar's does) is compiled by each waiting process in turn, after the
+holder's.
+
+This saves the duplicate compiles' processor time, not necessarily wall time: a process that waits is idle. In
+the test suite on 2 cores (both busy either way) it changed nothing measurable (2026-12-07: 22:34 of pytest at
+seed offset 0 against 21:06 before it and the day's other runs, 22:29-25:01).
 """
 
 from __future__ import annotations
