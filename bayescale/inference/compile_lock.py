@@ -13,7 +13,7 @@ holder's.
 
 This saves the duplicate compiles' processor time, not necessarily wall time: a process that waits is idle. In
 the test suite on 2 cores (both busy either way) it changed nothing measurable (2026-12-07: 22:34 of pytest at
-seed offset 0 against 21:06 before it and the day's other runs, 22:29-25:01).
+seed offset 0 against 21:06 before it; the day's runs of the suite spread 21:06-26:06).
 """
 
 from __future__ import annotations
