@@ -5,15 +5,14 @@ often need the same sampler. Without coordination each compiles it (10-90 s of X
 same file. :func:`held` takes an exclusive lock on a file beside the program's entry in
 :mod:`bayescale.inference.executable_cache` (``<digest>.lock``, POSIX ``flock``) while the holder compiles and
 stores; a process that wants the same program waits for the lock, then finds the program stored and reads it
-(:class:`bayescale.inference.aot.TwoStage` looks again once it holds the lock). The operating system releases
+(:mod:`bayescale.inference.aot` looks again once it holds the lock). The operating system releases
 the lock of a process that dies, so no lock outlives its holder. Where ``flock`` does not exist (Windows) or
 the cache is off, nothing is locked and each process compiles as before. A program the cache cannot store (one
 that calls back into Python, as a progress bar's does) is compiled by each waiting process in turn, after the
 holder's.
 
-This saves the duplicate compiles' processor time, not necessarily wall time: a process that waits is idle. In
-the test suite on 2 cores (both busy either way) it changed nothing measurable (2026-12-07: 22:34 of pytest at
-seed offset 0 against 21:06 before it; the day's runs of the suite spread 21:06-26:06).
+This saves the duplicate compiles' processor time, not necessarily wall time: a process that waits is idle
+(the 2-core test suite's wall time did not change measurably; CHANGELOG).
 """
 
 from __future__ import annotations

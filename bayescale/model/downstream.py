@@ -62,7 +62,7 @@ class DownstreamModel:
     @property
     def cache_key(self) -> tuple:
         """What the compiled sampler depends on: the link (by identity) and the priors."""
-        return ("downstream", self.link.name, id(self.link), tuple((k, repr(p)) for k, p in self.priors.items()))
+        return ("downstream", self.link.name, id(self.link), self._prior_reprs)
 
     @property
     def program_key(self) -> str | None:
@@ -82,7 +82,12 @@ class DownstreamModel:
         """
         if LINKS.get(self.link.name) is not self.link:
             return None
-        return repr(("downstream", self.link.name, tuple((k, repr(p)) for k, p in self.priors.items())))
+        return repr(("downstream", self.link.name, self._prior_reprs))
+
+    @property
+    def _prior_reprs(self) -> tuple:
+        """The priors as the program keys name them: ``((name, repr(prior)), ...)``."""
+        return tuple((k, repr(p)) for k, p in self.priors.items())
 
     @functools.cached_property
     def program(self):
