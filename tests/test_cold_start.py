@@ -14,6 +14,7 @@ from jax import monitoring
 
 import bayescale as bs
 from bayescale.fitting.fit import compiled_runner, sampler_config
+from bayescale.inference import common
 from bayescale.inference.aot import TwoStage
 from bayescale.inference.nuts import TRACE_COUNTS
 from bayescale.model.spec import padded_runs
@@ -55,14 +56,35 @@ def _compiles_during(fn):
     return result, len(events)
 
 
-def test_first_fit_compiles_two_programs_and_no_extender(example_data):
+def _count_log_density_traces(monkeypatch) -> list:
+    """A list that grows by one each time JAX traces a model's log density (NumPyro's potential function)."""
+    traces, structure = [], common.model_structure
+
+    def counted_structure(model, example_args):
+        potential_fn_gen, *rest = structure(model, example_args)
+
+        def counted_gen(*args):
+            potential = potential_fn_gen(*args)
+            return lambda z: traces.append(1) or potential(z)
+
+        return (counted_gen, *rest)
+
+    monkeypatch.setattr(common, "model_structure", counted_structure)
+    return traces
+
+
+def test_first_fit_compiles_two_programs_and_no_extender(example_data, monkeypatch):
     # Settings no other test uses (lengths are padded to shared sizes, so a new length need not be a new
     # program): everything this fit needs is compiled here.
     rows = np.arange(example_data.n - 7)
     data = bs.ScalingData.from_arrays(N=example_data.N[rows], D=example_data.D[rows], loss=example_data.loss[rows])
     settings = dict(FAST, num_warmup=FAST["num_warmup"] - 7)
     before = sum(TRACE_COUNTS.values())
+    traces = _count_log_density_traces(monkeypatch)
     fit, compiles = _compiles_during(lambda: bs.fit(data, seed=SEED, until_converged=0, warn=False, **settings))
+    # The model's log density is traced once for both programs, not at each of its calls (L-BFGS, the Hessian,
+    # NUTS: 12 traces before LatentSpace.potential was one jitted function).
+    assert len(traces) == 1
     # The sampler is two XLA programs (chains' starts; NUTS), plus a few one-op programs JAX compiles
     # on first use (PRNGKey's seeding, a dtype conversion); the extender is neither traced nor compiled.
     assert sum(TRACE_COUNTS.values()) == before + 1

@@ -10,6 +10,7 @@ Jacobian term), a chain's start from a prior draw, and the map back to the model
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -76,7 +77,19 @@ class LatentSpace:
 
     def potential(self, args, state=None) -> Callable:
         """The potential (negative log density) of the flat sampler coordinates given the model's ``args``
-        (and, for adapting coordinates, the chain's ``state``)."""
+        (and, for adapting coordinates, the chain's ``state``).
+
+        It is one jitted function per space, inlined where it is called (``inline=True``): JAX traces the model
+        once per argument signature, not at each of the potential's calls in a program (L-BFGS's line search, the
+        Hessian, NUTS); the program XLA gets, and so every draw, is the same.
+        """
+        return lambda xf: self._jitted_potential(xf, args, state)
+
+    @functools.cached_property
+    def _jitted_potential(self) -> Callable:
+        return jax.jit(lambda xf, args, state: self._potential_fn(args, state)(xf), inline=True)
+
+    def _potential_fn(self, args, state=None) -> Callable:
         pe, coords, unravel = self.potential_fn_gen(*args), self.coords, self.unravel
         if coords is None:
             return lambda xf: pe(unravel(xf))
