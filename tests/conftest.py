@@ -31,16 +31,6 @@ EPOCH_FILE = SHARED_DATA / "epoch_chinchilla_svg_extracted_data.csv"
 SEED = int(os.environ.get("BAYESCALE_TEST_SEED", "0"))
 
 
-#: Test files that run the pages users read (notebooks, README and guide pages): collected last, so that with
-#: ``--dist loadfile`` the two workers reach them after the tests that compile the same samplers (the shared
-#: executable cache then serves them; met first, their kernels and pages compiled those programs themselves).
-PAGES = ("test_notebooks.py", "test_readme.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.path.name in PAGES)  # stable: every other item keeps its order
-
-
 @pytest.fixture
 def test_seed() -> int:
     """The seed offset of this run (``BAYESCALE_TEST_SEED``, default 0)."""
