@@ -84,6 +84,18 @@ def test_lengths_of_one_padded_size_share_the_program(batch_fits, example_data, 
     np.testing.assert_array_equal(fits[1].idata.log_likelihood["log_loss"], alone.idata.log_likelihood["log_loss"])
 
 
+def test_one_dataset_is_bs_fit(example_data, example_fit):
+    """fit_many of one dataset (and so a backtest's lone cutoff) runs bs.fit's own program: nothing traced, the same
+    draws bit for bit (deterministic: the example_fit fixture compiled that program)."""
+    before = sum(TRACE_COUNTS.values())
+    (one,) = bs.fit_many([example_data], seed=SEED, **FAST)  # method="auto": NUTS for one dataset
+    assert sum(TRACE_COUNTS.values()) == before
+    assert one.sampler == example_fit.sampler
+    for k in LAW_PARAMS + ("sigma",):
+        np.testing.assert_array_equal(one.idata.posterior[k], example_fit.idata.posterior[k])
+    assert one.diagnostics == example_fit.diagnostics
+
+
 def test_vectorised_diagnostics_match_arviz_per_fit(batch_fits):
     for f in batch_fits:
         ess, rhat = _idata.ess_rhat(f.idata, list(LAW_PARAMS))
