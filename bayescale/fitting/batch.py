@@ -226,8 +226,8 @@ def fit_batch(datasets: list, settings: Settings, seeds: list[int], *, pointwise
     auto, method = method == "auto", choose_method(method, settings, len(datasets))
     model = settings.model
     if model.pooling.grouped or (method == "nuts" and len(datasets) == 1):
-        # One dataset through NUTS: bs.fit's own program, whose draws the batched one reproduces bit for bit, so a
-        # backtest's cutoff or a lone shape reuses the sampler a fit of the same padded length compiled.
+        # One dataset through NUTS: bs.fit's own program (a batched program of one is another XLA layout, with other
+        # draws), so fit_many([d]) is bs.fit(d) and a backtest's lone cutoff reuses a fit's compiled sampler.
         return [fit_one(d, settings, s, pointwise) for d, s in zip(datasets, seeds)]
     refs = [model.reference(d) for d in datasets]
     args = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *[model.args(d, r)[0] for d, r in zip(datasets, refs)])
